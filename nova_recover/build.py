@@ -1,0 +1,53 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Error out a build that nova-compute did not finish.
+
+Mirrors "Recover from build state on compute manager start-up"
+(Change-Id: TBD, bug: TBD),
+part of blueprint recover-stuck-state.
+
+States owned: vm_state BUILDING, and task_state SCHEDULING,
+BLOCK_DEVICE_MAPPING, NETWORKING or SPAWNING.
+
+A spawn is not restartable halfway: the instance goes to ERROR with a
+fault that says why, so the user sees it and can delete or rebuild it.
+A delete requested during the build wins: the API records it as task_state
+DELETING, which the ``deleting`` rule owns and the engine tries first.
+"""
+
+from oslo_log import log as logging
+
+from nova.compute import task_states
+from nova.compute import vm_states
+
+from nova_recover import base
+
+LOG = logging.getLogger(__name__)
+
+STATES = frozenset([task_states.SCHEDULING,
+                    task_states.BLOCK_DEVICE_MAPPING,
+                    task_states.NETWORKING,
+                    task_states.SPAWNING])
+
+
+def owns(instance):
+    return (instance.vm_state == vm_states.BUILDING or
+            instance.task_state in STATES)
+
+
+def recover(manager, context, instance):
+    LOG.info('Build interrupted by a nova-compute restart, setting the '
+             'instance to ERROR', instance=instance)
+    base.set_error(context, instance, instance.task_state,
+                   base.interrupted(instance))
+    return base.HANDLED

@@ -1,0 +1,61 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Finish a delete that nova-compute started and did not finish.
+
+Mirrors "Delete ERROR+DELETING VMs during compute startup"
+(Change-Id: TBD, bug: TBD),
+part of blueprint recover-stuck-state.
+
+States owned: task_state DELETING in any vm_state (ERROR and
+SOFT_DELETED included, which stock nova 34 skips for SOFT_DELETED), and
+vm_state DELETED whose row is not yet marked deleted.
+
+A delete is the one recovery that removes data, and it is only ever the
+delete that the user asked for.
+"""
+
+from oslo_log import log as logging
+
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import objects
+
+from nova_recover import base
+
+LOG = logging.getLogger(__name__)
+
+
+def owns(instance):
+    return (instance.task_state == task_states.DELETING or
+            instance.vm_state == vm_states.DELETED)
+
+
+def recover(manager, context, instance):
+    if instance.vm_state == vm_states.DELETED:
+        LOG.info('Completing a deletion interrupted by a nova-compute '
+                 'restart', instance=instance)
+        manager._complete_partial_deletion(context, instance)
+        return base.HANDLED
+    delete(manager, context, instance)
+    return base.HANDLED
+
+
+def delete(manager, context, instance):
+    """Re-run the user's delete with the instance's block devices."""
+    LOG.info('Restarting a deletion interrupted by a nova-compute restart',
+             instance=instance)
+    instance.obj_load_attr('metadata')
+    instance.obj_load_attr('system_metadata')
+    bdms = objects.BlockDeviceMappingList.get_by_instance_uuid(
+        context, instance.uuid)
+    manager._delete_instance(context, instance, bdms)

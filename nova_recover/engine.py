@@ -1,0 +1,100 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Run the recovery rules for one instance at nova-compute start-up.
+
+The order of RULES matters where two rules could claim one instance:
+``deleting`` comes first because a delete is what the user asked for
+last, whatever else the instance was doing; ``build`` comes next because
+a guest that never finished spawning has nothing to reboot, power or
+snapshot. The remaining rules own disjoint task states.
+
+Nothing escapes from here: nova-compute start-up must go on for the
+other instances whatever one of them does.
+"""
+
+from oslo_log import log as logging
+
+from nova_recover import base
+from nova_recover import build
+from nova_recover import deleting
+from nova_recover import image
+from nova_recover import powering
+from nova_recover import reboot
+from nova_recover import snapshot_pending
+
+LOG = logging.getLogger(__name__)
+
+RULES = (
+    deleting,
+    build,
+    image,
+    snapshot_pending,
+    reboot,
+    powering,
+)
+
+
+def rule_for(instance):
+    """The first rule that owns the instance's state, or None."""
+    for rule in RULES:
+        if rule.owns(instance):
+            return rule
+    return None
+
+
+def init_instance(manager, context, instance, default):
+    """Recover the instance, then hand it to nova's own start-up path.
+
+    :param default: nova's original ``_init_instance``, bound to
+        ``manager``, called as ``default(context, instance)``.
+    """
+    if instance.host != manager.host:
+        # Nova's own guard logs and skips instances owned elsewhere.
+        _run_default(default, context, instance)
+        return
+    task_state = instance.task_state
+    rule = rule_for(instance)
+    if rule is not None:
+        try:
+            outcome = rule.recover(manager, context, instance)
+        except Exception as exc:
+            LOG.exception('Start-up recovery of %(op)s failed',
+                          {'op': base.operation_of(instance, task_state)},
+                          instance=instance)
+            _fail(context, instance, task_state, exc)
+            return
+        if outcome != base.CONTINUE:
+            return
+    _run_default(default, context, instance)
+
+
+def _run_default(default, context, instance):
+    task_state = instance.task_state
+    try:
+        default(context, instance)
+    except Exception as exc:
+        LOG.exception('nova-compute start-up processing failed',
+                      instance=instance)
+        _fail(context, instance, task_state, exc)
+
+
+def _fail(context, instance, task_state, exc):
+    """ERROR plus a fault, or leave the instance as the DB has it."""
+    expected = list({task_state, instance.task_state})
+    fault = base.interrupted(instance, task_state, reason=str(exc))
+    try:
+        base.set_error(context, instance, expected, fault)
+    except Exception:
+        LOG.exception('Could not put the instance in ERROR after a failed '
+                      'start-up recovery; leaving it as it is',
+                      instance=instance)

@@ -1,0 +1,49 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Clear an image upload that died with nova-compute.
+
+Mirrors "Recover from IMAGE-* state on compute manager start-up"
+(Change-Id: TBD, bug: TBD),
+part of blueprint recover-stuck-state.
+
+States owned: task_state IMAGE_PENDING_UPLOAD and IMAGE_UPLOADING, in
+any vm_state. Nova-compute itself sets both, so seeing one at start-up
+means the upload ran in the old process and died with it.
+
+The guest is unharmed by a snapshot, so the task is cleared and nova's
+normal start-up path runs for the instance.
+"""
+
+from oslo_log import log as logging
+
+from nova.compute import task_states
+
+from nova_recover import base
+
+LOG = logging.getLogger(__name__)
+
+STATES = frozenset([task_states.IMAGE_PENDING_UPLOAD,
+                    task_states.IMAGE_UPLOADING])
+
+
+def owns(instance):
+    return instance.task_state in STATES
+
+
+def recover(manager, context, instance):
+    LOG.info('Image upload interrupted by a nova-compute restart, '
+             'clearing task state %s', instance.task_state,
+             instance=instance)
+    if not base.settle(instance, instance.task_state, task_state=None):
+        return base.HANDLED
+    return base.CONTINUE

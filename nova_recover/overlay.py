@@ -1,0 +1,129 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Wrap nova's ComputeManager._init_instance with the recovery engine.
+
+Installing is an explicit call (the ``nova-compute-recover`` console
+script makes it before nova-compute starts), never an import side
+effect. It checks everything before it touches nova, so it either
+patches fully or not at all.
+"""
+
+import functools
+import importlib
+from importlib import metadata
+import inspect
+import threading
+
+# The nova releases whose _init_instance the rules were written against.
+SUPPORTED_NOVA = ((34, 0, 0), (35, 0, 0))
+EXPECTED_PARAMETERS = ('self', 'context', 'instance')
+_MARK = '_nova_recover_wrapper'
+
+_lock = threading.Lock()
+_original = None
+
+
+class InstallRefused(Exception):
+    """The overlay cannot be installed on this nova; nothing was changed."""
+
+
+def _nova_version():
+    try:
+        text = metadata.version('nova')
+    except metadata.PackageNotFoundError:
+        from nova import version
+        text = version.version_string()
+    release = []
+    for part in text.split('.')[:3]:
+        digits = ''.join(c for c in part if c.isdigit())
+        release.append(int(digits or 0))
+    return tuple(release + [0] * (3 - len(release))), text
+
+
+def _manager_class():
+    try:
+        manager = importlib.import_module('nova.compute.manager')
+    except ImportError as exc:
+        raise InstallRefused('nova is not importable: %s' % exc)
+    version, text = _nova_version()
+    low, high = SUPPORTED_NOVA
+    if not low <= version < high:
+        raise InstallRefused(
+            'nova %s is not supported; nova-recover needs nova >= %s, < %s'
+            % (text, '.'.join(map(str, low)), '.'.join(map(str, high))))
+    return manager.ComputeManager
+
+
+def _check_signature(func):
+    params = tuple(inspect.signature(func).parameters)
+    if params != EXPECTED_PARAMETERS:
+        raise InstallRefused(
+            'ComputeManager._init_instance%s does not have the expected '
+            'signature %s' % (params, EXPECTED_PARAMETERS))
+
+
+def _wrap(original):
+    from nova_recover import engine
+
+    @functools.wraps(original)
+    def _init_instance(self, context, instance):
+        engine.init_instance(self, context, instance,
+                             functools.partial(original, self))
+
+    setattr(_init_instance, _MARK, True)
+    return _init_instance
+
+
+def is_installed():
+    """Whether ComputeManager._init_instance is our wrapper right now."""
+    try:
+        manager = importlib.import_module('nova.compute.manager')
+    except ImportError:
+        return False
+    current = manager.ComputeManager.__dict__.get('_init_instance')
+    return bool(getattr(current, _MARK, False))
+
+
+def install():
+    """Wrap _init_instance; a second call changes nothing.
+
+    :raises InstallRefused: nova is missing, of an unsupported version, or
+        its _init_instance is not the one the rules were written for.
+    """
+    global _original
+    with _lock:
+        cls = _manager_class()
+        current = cls.__dict__['_init_instance']
+        if getattr(current, _MARK, False):
+            return
+        original = _original if _original is not None else current
+        _check_signature(original)
+        wrapper = _wrap(original)
+        _original = original
+        cls._init_instance = wrapper
+
+
+def uninstall():
+    """Put nova's original back, unless someone wrapped us since."""
+    with _lock:
+        if _original is None:
+            return
+        cls = importlib.import_module('nova.compute.manager').ComputeManager
+        current = cls.__dict__.get('_init_instance')
+        if getattr(current, _MARK, False):
+            cls._init_instance = _original
+
+
+def original():
+    """Nova's own _init_instance as saved by install(), or None."""
+    return _original

@@ -1,0 +1,22 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import os
+
+# Nova's harness runs on eventlet unless told otherwise, and eventlet reads
+# the environment when it is imported, so this goes before any nova import.
+os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', 'False')
+
+from nova import monkey_patch; monkey_patch.patch()  # noqa: E402,E702
+from nova import objects  # noqa: E402
+
+objects.register_all()

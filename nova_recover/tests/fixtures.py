@@ -1,0 +1,43 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import os
+import sys
+
+import fixtures
+
+import nova_recover
+
+
+class Overlay(fixtures.Fixture):
+    """Install the overlay for one test and take it out afterwards.
+
+    With NOVA_RECOVER_NATIVE=1 set, the nova under test carries the patch
+    series and the overlay is not installed: the same tests then prove
+    the patches behave as the overlay does.
+    """
+
+    def _setUp(self):
+        if native():
+            return
+        nova_recover.install()
+        self.addCleanup(nova_recover.uninstall)
+
+
+def native():
+    """Whether the tests run against a patched nova, overlay off."""
+    return os.environ.get('NOVA_RECOVER_NATIVE', '') in ('1', 'true')
+
+
+def api_paste_ini():
+    """The api-paste.ini that the nova wheel installs under the prefix."""
+    return os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')

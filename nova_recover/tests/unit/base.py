@@ -1,0 +1,63 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+from unittest import mock
+
+import fixtures
+from oslo_utils.fixture import uuidsentinel as uuids
+
+from nova.compute import manager
+from nova.compute import power_state
+from nova.compute import utils as compute_utils
+from nova.compute import vm_states
+from nova import context
+from nova import test
+from nova.tests import fixtures as nova_fixtures
+from nova.tests.unit.api.openstack import fakes
+from nova.tests.unit import fake_instance
+
+from nova_recover.tests import fixtures as recover_fixtures
+
+
+class InitInstanceTestCase(test.NoDBTestCase):
+    """A real ComputeManager, the fake driver and the overlay installed.
+
+    Tests drive ComputeManager._init_instance, as nova-compute start-up
+    does, so the same test holds for the overlay and the patch series.
+    """
+
+    REQUIRES_LOCKING = True
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(recover_fixtures.Overlay())
+        self.compute = manager.ComputeManager()
+        self.context = context.RequestContext(fakes.FAKE_USER_ID,
+                                              fakes.FAKE_PROJECT_ID)
+        self.useFixture(nova_fixtures.SpawnIsSynchronousFixture())
+        self.useFixture(nova_fixtures.EventReporterStub())
+        self.mock_fault = self.useFixture(fixtures.MockPatchObject(
+            compute_utils, 'add_instance_fault_from_exc')).mock
+
+    def _instance(self, task_state, vm_state=vm_states.ACTIVE,
+                  power=power_state.RUNNING, **kwargs):
+        kwargs.setdefault('uuid', uuids.instance)
+        return fake_instance.fake_instance_obj(
+            self.context, project_id=fakes.FAKE_PROJECT_ID,
+            host=self.compute.host, task_state=task_state,
+            vm_state=vm_state, power_state=power, **kwargs)
+
+    def assertFault(self, instance, text):
+        """The instance fault recorded for the instance names text."""
+        self.mock_fault.assert_called_once_with(
+            self.context, instance, mock.ANY)
+        self.assertIn(text, str(self.mock_fault.call_args[0][2]))

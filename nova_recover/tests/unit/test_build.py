@@ -1,0 +1,79 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+from unittest import mock
+
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import exception
+from nova import objects
+from nova import test
+
+from nova_recover.tests.unit import base
+
+
+class BuildRecoveryTestCase(base.InitInstanceTestCase):
+
+    def _assert_errored(self, task_state, vm_state=vm_states.BUILDING):
+        instance = self._instance(task_state, vm_state=vm_state)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(expected_task_state=task_state)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.assertFault(instance,
+                         'build interrupted by nova-compute restart')
+
+    def test_building_without_task_state(self):
+        self._assert_errored(None)
+
+    def test_scheduling(self):
+        self._assert_errored(task_states.SCHEDULING)
+
+    def test_block_device_mapping(self):
+        self._assert_errored(task_states.BLOCK_DEVICE_MAPPING)
+
+    def test_networking(self):
+        self._assert_errored(task_states.NETWORKING)
+
+    def test_spawning(self):
+        self._assert_errored(task_states.SPAWNING)
+
+    def test_spawning_on_active_instance(self):
+        self._assert_errored(task_states.SPAWNING, vm_state=vm_states.ACTIVE)
+
+    def test_deleting_while_building_is_deleted(self):
+        instance = self._instance(task_states.DELETING,
+                                  vm_state=vm_states.BUILDING)
+        with test.nested(
+            mock.patch.object(objects.BlockDeviceMappingList,
+                              'get_by_instance_uuid', return_value=[]),
+            mock.patch.object(instance, 'obj_load_attr'),
+            mock.patch.object(self.compute, '_delete_instance'),
+        ) as (_get_bdms, _load, mock_delete):
+            self.compute._init_instance(self.context, instance)
+        mock_delete.assert_called_once_with(self.context, instance, [])
+        self.assertEqual(vm_states.BUILDING, instance.vm_state)
+        self.mock_fault.assert_not_called()
+
+    def test_lost_race_leaves_instance_and_records_no_fault(self):
+        instance = self._instance(task_states.SPAWNING,
+                                  vm_state=vm_states.BUILDING)
+        with mock.patch.object(
+                instance, 'save',
+                side_effect=exception.UnexpectedTaskStateError(
+                    instance_uuid=instance.uuid, expected='spawning',
+                    actual='deleting')) as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.SPAWNING)
+        self.mock_fault.assert_not_called()
