@@ -11,10 +11,16 @@
 # under the License.
 
 import os
+import sys
 
 # Nova's harness runs on eventlet unless told otherwise, and eventlet reads
 # the environment when it is imported, so this goes before any nova import.
 os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', 'False')
+# The nova wheel installs api-paste.ini under the venv's etc/nova/, not
+# where nova's conf fixture looks for it; oslo.config reads this variable
+# over the fixture's default.
+os.environ.setdefault('OS_WSGI__API_PASTE_CONFIG',
+                      os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini'))
 
 from nova import monkey_patch; monkey_patch.patch()  # noqa: E402,E702
 from nova import objects  # noqa: E402

@@ -11,7 +11,6 @@
 # under the License.
 
 import os
-import sys
 
 import fixtures
 
@@ -36,8 +35,3 @@ class Overlay(fixtures.Fixture):
 def native():
     """Whether the tests run against a patched nova, overlay off."""
     return os.environ.get('NOVA_RECOVER_NATIVE', '') in ('1', 'true')
-
-
-def api_paste_ini():
-    """The api-paste.ini that the nova wheel installs under the prefix."""
-    return os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
