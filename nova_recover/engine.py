@@ -18,6 +18,10 @@ last, whatever else the instance was doing; ``build`` comes next because
 a guest that never finished spawning has nothing to reboot, power or
 snapshot. The remaining rules own disjoint task states.
 
+Before any rule, an instance whose request may still be on the message
+queue is left alone (see evidence.py), so every rule only ever sees an
+operation that reached this host and died.
+
 Nothing escapes from here: nova-compute start-up must go on for the
 other instances whatever one of them does.
 """
@@ -27,6 +31,7 @@ from oslo_log import log as logging
 from nova_recover import base
 from nova_recover import build
 from nova_recover import deleting
+from nova_recover import evidence
 from nova_recover import image
 from nova_recover import powering
 from nova_recover import reboot
@@ -63,6 +68,16 @@ def init_instance(manager, context, instance, default):
         _run_default(default, context, instance)
         return
     task_state = instance.task_state
+    try:
+        if evidence.queued(manager, context, instance):
+            LOG.info('The %(op)s request may still be queued for this host; '
+                     'leaving the instance for it',
+                     {'op': base.operation_of(instance)}, instance=instance)
+            return
+    except Exception:
+        # Without evidence, fall back to what stock nova assumes.
+        LOG.exception('Could not read the evidence for task state %s',
+                      task_state, instance=instance)
     rule = rule_for(instance)
     if rule is not None:
         try:

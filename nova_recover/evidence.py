@@ -17,11 +17,11 @@ taken as having reached the host, which is what stock nova assumes.
 """
 
 
-def reached_host(manager, context, instance):
-    """Whether the operation behind instance.task_state reached this host.
+def queued(manager, context, instance):
+    """Whether the request behind instance.task_state may still be queued.
 
-    True: it ran in the previous nova-compute process and died, so start-up
-    recovers it. False: its RPC message may still be queued, so start-up
-    leaves the instance alone.
+    True only for a task_state that the API sets before its RPC cast and
+    for which nothing shows that the request reached this host: start-up
+    then leaves the instance untouched so the queued request can run.
     """
-    return True
+    return False
