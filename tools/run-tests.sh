@@ -1,0 +1,41 @@
+#!/bin/bash
+# Every check of nova-recover, as CI runs it: style, the unit and
+# functional tests (stestr), the patch series proof and a small
+# benchmark. Prints one closing "N passed, N failed" line for the tests.
+set -uo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ "${NOVA_RECOVER_IN_VENV:-}" != 1 ]; then
+    NOVA_RECOVER_IN_VENV=1 exec "$top/tools/with-venv.sh" "$top/tools/run-tests.sh" "$@"
+fi
+cd "$top"
+
+failed_steps=()
+step() {
+    local name=$1; shift
+    echo "=== $name: $*"
+    if ! "$@"; then
+        failed_steps+=("$name")
+        echo "=== $name FAILED"
+    fi
+}
+
+step pep8 flake8
+step coverage-doc python tools/gen_coverage_doc.py --check
+step stestr python -m stestr run --color "$@"
+step patches bash tools/check_patches.sh
+step bench python benchmarks/bench_init_host.py --sizes 100,1000
+
+passed=$(python -m stestr last --subunit | subunit-stats 2>/dev/null \
+         | sed -n 's/^Passed tests: *//p')
+ran=$(python -m stestr last --subunit | subunit-stats 2>/dev/null \
+      | sed -n 's/^Total tests: *//p')
+skipped=$(python -m stestr last --subunit | subunit-stats 2>/dev/null \
+          | sed -n 's/^Skipped tests: *//p')
+failed=$(( ${ran:-0} - ${passed:-0} - ${skipped:-0} ))
+echo
+if [ ${#failed_steps[@]} -ne 0 ]; then
+    echo "failed steps: ${failed_steps[*]}"
+fi
+echo "tests: ${passed:-0} passed, ${failed} failed, ${skipped:-0} skipped"
+[ ${#failed_steps[@]} -eq 0 ] && [ "$failed" -eq 0 ] && [ "${passed:-0}" -gt 0 ]
