@@ -12,9 +12,10 @@
 
 """Error out a build that nova-compute did not finish.
 
-Mirrors "Recover from build state on compute manager start-up"
-(Change-Id: TBD, bug: TBD),
-part of blueprint recover-stuck-state.
+Mirrors "Recover from build state on compute manager start-up", part of
+blueprint recover-stuck-state (the blueprint links bug #1228804).
+Change-Id: not known to us; nova's release ChangeLog keeps the subject
+only.
 
 States owned: vm_state BUILDING, and task_state SCHEDULING,
 BLOCK_DEVICE_MAPPING, NETWORKING or SPAWNING.

@@ -12,9 +12,10 @@
 
 """Finish a delete that nova-compute started and did not finish.
 
-Mirrors "Delete ERROR+DELETING VMs during compute startup"
-(Change-Id: TBD, bug: TBD),
-part of blueprint recover-stuck-state.
+Mirrors "Delete ERROR+DELETING VMs during compute startup", part of
+blueprint recover-stuck-state (the blueprint links bug #1228804).
+Change-Id: not known to us; nova's release ChangeLog keeps the subject
+only.
 
 States owned: task_state DELETING in any vm_state (ERROR and
 SOFT_DELETED included, which stock nova 34 skips for SOFT_DELETED), and

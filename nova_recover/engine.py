@@ -24,6 +24,9 @@ operation that reached this host and died.
 
 Nothing escapes from here: nova-compute start-up must go on for the
 other instances whatever one of them does.
+
+The blueprint's last change moved _init_instance to native Instance
+objects; everything here, and every rule, works on nova.objects.Instance.
 """
 
 from oslo_log import log as logging

@@ -12,9 +12,10 @@
 
 """Clear an image upload that died with nova-compute.
 
-Mirrors "Recover from IMAGE-* state on compute manager start-up"
-(Change-Id: TBD, bug: TBD),
-part of blueprint recover-stuck-state.
+Mirrors "Recover from IMAGE-* state on compute manager start-up", part
+of blueprint recover-stuck-state (the blueprint links bug #1228804).
+Change-Id: not known to us; nova's release ChangeLog keeps the subject
+only.
 
 States owned: task_state IMAGE_PENDING_UPLOAD and IMAGE_UPLOADING, in
 any vm_state. Nova-compute itself sets both, so seeing one at start-up

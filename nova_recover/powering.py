@@ -12,8 +12,10 @@
 
 """Finish a stop or start that nova-compute did not finish.
 
-Mirrors "Recover from POWERING-* state on compute manager start-up"
-(Change-Id: TBD, bug: TBD), part of blueprint recover-stuck-state.
+Mirrors "Recover from POWERING-* state on compute manager start-up",
+part of blueprint recover-stuck-state (the blueprint links bug
+#1228804). Change-Id: not known to us; nova's release ChangeLog keeps
+the subject only.
 
 States owned: task_state POWERING_OFF in any vm_state (ERROR and
 RESCUED included, which stock nova 34 skips for ERROR) and POWERING_ON.

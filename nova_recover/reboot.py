@@ -12,8 +12,10 @@
 
 """Finish or settle a reboot that nova-compute did not finish.
 
-Mirrors "Recover from REBOOT-* state on compute manager start-up"
-(Change-Id: TBD, bug: TBD), part of blueprint recover-stuck-state.
+Mirrors "Recover from REBOOT-* state on compute manager start-up", part
+of blueprint recover-stuck-state (the blueprint links bug #1228804).
+Change-Id: not known to us; nova's release ChangeLog keeps the subject
+only.
 
 States owned: task_state REBOOT_PENDING(_HARD), REBOOTING(_HARD) and
 REBOOT_STARTED(_HARD) on every vm_state that allows a hard reboot

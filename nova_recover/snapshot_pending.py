@@ -13,8 +13,10 @@
 """Clear a snapshot that was pending when nova-compute stopped.
 
 Mirrors "Recover from IMAGE_SNAPSHOT_PENDING state on compute manager
-start-up" (Change-Id: TBD,
-bug: TBD), part of blueprint recover-stuck-state.
+start-up", part of blueprint recover-stuck-state (the blueprint links
+bug #1228804). Change-Id: not known to us; nova's release ChangeLog
+keeps subjects only and does not list this one. Stock nova 34 clears
+these states in the same start-up block as the IMAGE-* ones.
 
 States owned: task_state IMAGE_SNAPSHOT_PENDING and IMAGE_SNAPSHOT, in
 any vm_state.
