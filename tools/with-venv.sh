@@ -19,6 +19,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
         -c "$top/constraints.txt" \
         -r "$top/requirements.txt" -r "$top/test-requirements.txt" >&2
     "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
+        --no-build-isolation \
         -e "$top" >&2
     echo "$want" > "$stamp"
 fi
