@@ -16,6 +16,8 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     echo "with-venv: building $venv (pip, constraints.txt)" >&2
     "$python" -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check \
+        -c "$top/constraints.txt" setuptools wheel >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check \
         -c "$top/constraints.txt" \
         -r "$top/requirements.txt" -r "$top/test-requirements.txt" >&2
     "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
