@@ -98,6 +98,8 @@ def operation_of(instance, task_state=None):
     task_state = task_state or instance.task_state
     if task_state is None and instance.vm_state == vm_states.BUILDING:
         return 'build'
+    if task_state is None and instance.vm_state == vm_states.DELETED:
+        return 'delete'
     return OPERATIONS.get(task_state, task_state or 'start-up')
 
 

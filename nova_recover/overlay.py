@@ -80,8 +80,14 @@ def _wrap(original):
         engine.init_instance(self, context, instance,
                              functools.partial(original, self))
 
-    setattr(_init_instance, _MARK, True)
+    # The mark points at the wrapper itself: functools.wraps copies it onto
+    # anything that wraps us, and such a wrapper must not pass for ours.
+    setattr(_init_instance, _MARK, _init_instance)
     return _init_instance
+
+
+def _is_ours(func):
+    return func is not None and getattr(func, _MARK, None) is func
 
 
 def is_installed():
@@ -90,8 +96,7 @@ def is_installed():
         manager = importlib.import_module('nova.compute.manager')
     except ImportError:
         return False
-    current = manager.ComputeManager.__dict__.get('_init_instance')
-    return bool(getattr(current, _MARK, False))
+    return _is_ours(manager.ComputeManager.__dict__.get('_init_instance'))
 
 
 def install():
@@ -104,12 +109,13 @@ def install():
     with _lock:
         cls = _manager_class()
         current = cls.__dict__['_init_instance']
-        if getattr(current, _MARK, False):
+        if _is_ours(current):
             return
-        original = _original if _original is not None else current
-        _check_signature(original)
-        wrapper = _wrap(original)
-        _original = original
+        # Wrap what is there now, not an original saved by an earlier
+        # install: someone may have wrapped nova since we were uninstalled.
+        _check_signature(current)
+        wrapper = _wrap(current)
+        _original = current
         cls._init_instance = wrapper
 
 
@@ -119,8 +125,7 @@ def uninstall():
         if _original is None:
             return
         cls = importlib.import_module('nova.compute.manager').ComputeManager
-        current = cls.__dict__.get('_init_instance')
-        if getattr(current, _MARK, False):
+        if _is_ours(cls.__dict__.get('_init_instance')):
             cls._init_instance = _original
 
 

@@ -77,3 +77,60 @@ class BuildRecoveryTestCase(base.InitInstanceTestCase):
         mock_save.assert_called_once_with(
             expected_task_state=task_states.SPAWNING)
         self.mock_fault.assert_not_called()
+
+    def test_deleting_while_building_delete_fails_sets_error(self):
+        instance = self._instance(task_states.DELETING,
+                                  vm_state=vm_states.BUILDING)
+        with test.nested(
+            mock.patch.object(objects.BlockDeviceMappingList,
+                              'get_by_instance_uuid', return_value=[]),
+            mock.patch.object(instance, 'obj_load_attr'),
+            mock.patch.object(self.compute, '_delete_instance',
+                              side_effect=test.TestingException('boom')),
+            mock.patch.object(instance, 'save'),
+        ) as (_get_bdms, _load, _delete, mock_save):
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=[task_states.DELETING])
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance,
+                         'delete interrupted by nova-compute restart: boom')
+
+    def test_instance_gone_records_no_fault(self):
+        instance = self._instance(task_states.SPAWNING,
+                                  vm_state=vm_states.BUILDING)
+        with mock.patch.object(
+                instance, 'save',
+                side_effect=exception.InstanceNotFound(
+                    instance_id=instance.uuid)):
+            self.compute._init_instance(self.context, instance)
+        self.mock_fault.assert_not_called()
+
+    def test_error_save_failing_raises_nothing_and_records_no_fault(self):
+        """A database error on the ERROR save is retried once by the engine
+
+        and then left: start-up goes on, and no fault is written beside an
+        instance whose state did not change.
+        """
+        instance = self._instance(task_states.NETWORKING,
+                                  vm_state=vm_states.BUILDING)
+        with mock.patch.object(
+                instance, 'save',
+                side_effect=test.TestingException('db down')) as mock_save:
+            self.compute._init_instance(self.context, instance)
+        first, second = mock_save.call_args_list
+        self.assertEqual(
+            mock.call(expected_task_state=task_states.NETWORKING), first)
+        self.assertEqual({task_states.NETWORKING, None},
+                         set(second[1]['expected_task_state']))
+        self.mock_fault.assert_not_called()
+
+    def test_fault_write_failing_still_errors(self):
+        instance = self._instance(task_states.SPAWNING,
+                                  vm_state=vm_states.BUILDING)
+        self.mock_fault.side_effect = test.TestingException('db down')
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.SPAWNING)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)

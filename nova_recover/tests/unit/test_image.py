@@ -1,0 +1,136 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+from unittest import mock
+
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import exception
+from nova.network import model as network_model
+from nova import objects
+from nova import test
+from nova.virt import hardware
+
+from nova_recover import evidence
+from nova_recover.tests.unit import base
+
+
+class ImageRecoveryTestCase(base.InitInstanceTestCase):
+    """IMAGE_PENDING_UPLOAD and IMAGE_UPLOADING are cleared, then nova's
+    own start-up path (plug VIFs, resume) runs for the instance.
+    """
+
+    def setUp(self):
+        super().setUp()
+        # The request reached this host and died (evidence.py decides that
+        # from the instance actions, which these tests have no DB for).
+        self.useFixture(test.fixtures.MockPatchObject(
+            evidence, 'queued', return_value=False))
+        self.useFixture(test.fixtures.MockPatchObject(
+            evidence, 'close_interrupted', return_value=0))
+        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'plug_vifs')).mock
+        self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'get_info',
+            return_value=hardware.InstanceInfo(state=power_state.RUNNING)))
+        # No image left behind by the upload to clean up in glance.
+        self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.image_api, 'get_all', return_value=[]))
+
+    def _instance(self, *args, **kwargs):
+        instance = super()._instance(*args, **kwargs)
+        # nova's own path reads the network info to plug the VIFs.
+        instance.info_cache = objects.InstanceInfoCache(
+            network_info=network_model.NetworkInfo())
+        instance.obj_reset_changes()
+        return instance
+
+    def _assert_cleared(self, task_state, vm_state=vm_states.ACTIVE):
+        instance = self._instance(task_state, vm_state=vm_state)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(expected_task_state=task_state)
+        self.assertIsNone(instance.task_state)
+        self.assertEqual(vm_state, instance.vm_state)
+        self.mock_fault.assert_not_called()
+        return instance
+
+    def test_pending_upload(self):
+        instance = self._assert_cleared(task_states.IMAGE_PENDING_UPLOAD)
+        # CONTINUE: nova's own path plugged the VIFs of the running guest.
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+
+    def test_uploading(self):
+        instance = self._assert_cleared(task_states.IMAGE_UPLOADING)
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+
+    def test_uploading_stopped(self):
+        self._assert_cleared(task_states.IMAGE_UPLOADING,
+                             vm_state=vm_states.STOPPED)
+        self.mock_plug.assert_called_once()
+
+    def test_uploading_error(self):
+        """Stock nova 34 skips ERROR instances, so ERROR+IMAGE_UPLOADING
+
+        stays stuck; the rule clears it and nova's path then leaves the
+        ERROR instance alone.
+        """
+        self._assert_cleared(task_states.IMAGE_UPLOADING,
+                             vm_state=vm_states.ERROR)
+        self.mock_plug.assert_not_called()
+
+    def test_pending_upload_error(self):
+        self._assert_cleared(task_states.IMAGE_PENDING_UPLOAD,
+                             vm_state=vm_states.ERROR)
+
+    def test_lost_race_leaves_instance(self):
+        instance = self._instance(task_states.IMAGE_UPLOADING)
+        with mock.patch.object(
+                instance, 'save',
+                side_effect=exception.UnexpectedTaskStateError(
+                    instance_uuid=instance.uuid, expected='image_uploading',
+                    actual='deleting')) as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.IMAGE_UPLOADING)
+        # The request that won goes on; nova's path does not run for it.
+        self.mock_plug.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_instance_gone_leaves_it(self):
+        instance = self._instance(task_states.IMAGE_PENDING_UPLOAD)
+        with mock.patch.object(
+                instance, 'save',
+                side_effect=exception.InstanceNotFound(
+                    instance_id=instance.uuid)):
+            self.compute._init_instance(self.context, instance)
+        self.mock_plug.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_save_failure_sets_error(self):
+        instance = self._instance(task_states.IMAGE_UPLOADING)
+        with mock.patch.object(
+                instance, 'save',
+                side_effect=[test.TestingException('db hiccup'),
+                             None]) as mock_save:
+            self.compute._init_instance(self.context, instance)
+        first, second = mock_save.call_args_list
+        self.assertEqual(
+            mock.call(expected_task_state=task_states.IMAGE_UPLOADING), first)
+        # The failed save had already cleared the task in memory; the DB
+        # still holds the original, which the error save expects.
+        self.assertEqual({task_states.IMAGE_UPLOADING, None},
+                         set(second[1]['expected_task_state']))
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'snapshot interrupted by nova-compute '
+                                   'restart: db hiccup')

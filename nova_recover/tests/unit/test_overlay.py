@@ -1,0 +1,231 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import functools
+import importlib
+import inspect
+import sys
+import threading
+from unittest import mock
+
+from nova.cmd import compute as nova_compute
+from nova.compute import manager
+from nova import test
+
+import nova_recover
+from nova_recover.cmd import compute as recover_compute
+from nova_recover import overlay
+
+CM = manager.ComputeManager
+
+
+class OverlayTestCase(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.assertFalse(nova_recover.is_installed())
+        self.nova_original = CM.__dict__['_init_instance']
+        self.addCleanup(self._restore)
+
+    def _restore(self):
+        nova_recover.uninstall()
+        CM._init_instance = self.nova_original
+
+    def _current(self):
+        return CM.__dict__['_init_instance']
+
+    def test_install_and_uninstall(self):
+        nova_recover.install()
+        self.assertTrue(nova_recover.is_installed())
+        wrapper = self._current()
+        self.assertIsNot(self.nova_original, wrapper)
+        self.assertIs(self.nova_original, wrapper.__wrapped__)
+        self.assertIs(self.nova_original, overlay.original())
+        nova_recover.uninstall()
+        self.assertFalse(nova_recover.is_installed())
+        self.assertIs(self.nova_original, self._current())
+
+    def test_uninstall_without_install_changes_nothing(self):
+        nova_recover.uninstall()
+        nova_recover.uninstall()
+        self.assertIs(self.nova_original, self._current())
+
+    def test_install_is_idempotent(self):
+        with mock.patch.object(overlay, '_wrap',
+                               wraps=overlay._wrap) as mock_wrap:
+            nova_recover.install()
+            wrapper = self._current()
+            nova_recover.install()
+        self.assertIs(wrapper, self._current())
+        mock_wrap.assert_called_once_with(self.nova_original)
+        # The original was saved once, and never as our own wrapper.
+        self.assertIs(self.nova_original, overlay.original())
+
+    def test_concurrent_installs_make_one_wrapper(self):
+        barrier = threading.Barrier(8)
+        seen = []
+
+        def install():
+            barrier.wait()
+            nova_recover.install()
+            seen.append(self._current())
+
+        with mock.patch.object(overlay, '_wrap',
+                               wraps=overlay._wrap) as mock_wrap:
+            threads = [threading.Thread(target=install) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        mock_wrap.assert_called_once_with(self.nova_original)
+        self.assertEqual(8, len(seen))
+        self.assertEqual(1, len(set(map(id, seen))))
+        self.assertIs(self.nova_original, self._current().__wrapped__)
+
+    def test_wrapper_keeps_signature(self):
+        nova_recover.install()
+        wrapper = self._current()
+        for sig in (inspect.signature(wrapper),
+                    inspect.signature(wrapper, follow_wrapped=False)):
+            self.assertEqual(('self', 'context', 'instance'),
+                             tuple(sig.parameters))
+        self.assertEqual('_init_instance', wrapper.__name__)
+
+    def test_uninstall_leaves_a_wrapper_on_top(self):
+        """Someone who wrapped us (with functools.wraps, which copies our
+
+        mark) keeps their wrapper: pulling ours out from under it would
+        drop theirs too.
+        """
+        nova_recover.install()
+        ours = self._current()
+
+        @functools.wraps(ours)
+        def theirs(self, context, instance):
+            return ours(self, context, instance)
+
+        CM._init_instance = theirs
+        self.assertFalse(nova_recover.is_installed())
+        nova_recover.uninstall()
+        self.assertIs(theirs, self._current())
+
+    def test_reinstall_wraps_what_is_there_now(self):
+        nova_recover.install()
+        nova_recover.uninstall()
+
+        def theirs(self, context, instance):
+            pass
+
+        CM._init_instance = theirs
+        nova_recover.install()
+        self.assertIs(theirs, self._current().__wrapped__)
+        nova_recover.uninstall()
+        self.assertIs(theirs, self._current())
+
+    def _assert_refused(self, text):
+        before = self._current()
+        saved = overlay.original()
+        ex = self.assertRaises(nova_recover.InstallRefused,
+                               nova_recover.install)
+        self.assertIn(text, str(ex))
+        self.assertIs(before, self._current())
+        self.assertIs(saved, overlay.original())
+        self.assertFalse(nova_recover.is_installed())
+
+    def test_refused_when_nova_missing(self):
+        with mock.patch.dict(sys.modules, {'nova.compute.manager': None}):
+            self._assert_refused('nova is not importable')
+
+    def test_refused_when_import_fails(self):
+        real = importlib.import_module
+
+        def import_module(name, *args):
+            if name.startswith('nova'):
+                raise ImportError('No module named %s' % name)
+            return real(name, *args)
+
+        with mock.patch.object(importlib, 'import_module',
+                               side_effect=import_module):
+            self._assert_refused('nova is not importable')
+            self.assertFalse(nova_recover.is_installed())
+
+    def test_refused_for_older_nova(self):
+        with mock.patch.object(overlay, '_nova_version',
+                               return_value=((33, 1, 0), '33.1.0')):
+            self._assert_refused('nova 33.1.0 is not supported')
+
+    def test_refused_for_newer_nova(self):
+        with mock.patch.object(overlay, '_nova_version',
+                               return_value=((35, 0, 0), '35.0.0')):
+            self._assert_refused('nova 35.0.0 is not supported')
+
+    def test_installed_nova_is_supported(self):
+        version, _text = overlay._nova_version()
+        low, high = overlay.SUPPORTED_NOVA
+        self.assertTrue(low <= version < high)
+
+    def test_refused_for_unexpected_signature(self):
+        def _init_instance(self, context, instance, retry=False):
+            pass
+
+        CM._init_instance = _init_instance
+        self._assert_refused('does not have the expected signature')
+
+    def test_refused_for_unexpected_signature_after_reinstall(self):
+        nova_recover.install()
+        nova_recover.uninstall()
+
+        def _init_instance(self, ctxt, instance):
+            pass
+
+        CM._init_instance = _init_instance
+        self._assert_refused('does not have the expected signature')
+
+
+class ConsoleScriptTestCase(test.NoDBTestCase):
+    """nova-compute-recover: nova's monkey patching, install, nova's main."""
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(nova_recover.uninstall)
+
+    def test_main_installs_before_nova_starts(self):
+        events = []
+        real_import = importlib.import_module
+
+        def import_module(name, *args):
+            events.append('import ' + name)
+            return real_import(name, *args)
+
+        def nova_main():
+            events.append('main installed=%s' % nova_recover.is_installed())
+            return 'rc'
+
+        with test.nested(
+            mock.patch.object(importlib, 'import_module',
+                              side_effect=import_module),
+            mock.patch.object(nova_compute, 'main', side_effect=nova_main),
+        ) as (_import, mock_main):
+            self.assertEqual('rc', recover_compute.main())
+        mock_main.assert_called_once_with()
+        self.assertEqual('import nova.cmd.compute', events[0])
+        self.assertEqual('main installed=True', events[-1])
+
+    def test_main_refused_does_not_start_nova(self):
+        with test.nested(
+            mock.patch.object(overlay, '_nova_version',
+                              return_value=((99, 0, 0), '99.0.0')),
+            mock.patch.object(nova_compute, 'main'),
+        ) as (_version, mock_main):
+            self.assertRaises(nova_recover.InstallRefused,
+                              recover_compute.main)
+        mock_main.assert_not_called()
