@@ -23,7 +23,7 @@ BLOCK_DEVICE_MAPPING, NETWORKING or SPAWNING.
 A spawn is not restartable halfway: the instance goes to ERROR with a
 fault that says why, so the user sees it and can delete or rebuild it.
 A delete requested during the build wins: the API records it as task_state
-DELETING, which the ``deleting`` rule owns and the engine tries first.
+DELETING, which the ``deleting`` rule owns; this rule never claims it.
 """
 
 from oslo_log import log as logging
@@ -42,6 +42,11 @@ STATES = frozenset([task_states.SCHEDULING,
 
 
 def owns(instance):
+    # A delete requested during the build is the deleting rule's, whether
+    # or not that rule is installed: never error out what the user asked
+    # to delete.
+    if instance.task_state == task_states.DELETING:
+        return False
     return (instance.vm_state == vm_states.BUILDING or
             instance.task_state in STATES)
 
