@@ -39,6 +39,8 @@ STATES = frozenset([task_states.SCHEDULING,
                     task_states.BLOCK_DEVICE_MAPPING,
                     task_states.NETWORKING,
                     task_states.SPAWNING])
+# Owned whatever the task_state (but DELETING), as the engine's index says.
+OWNED_VM_STATES = frozenset([vm_states.BUILDING])
 
 
 def owns(instance):
@@ -47,7 +49,7 @@ def owns(instance):
     # to delete.
     if instance.task_state == task_states.DELETING:
         return False
-    return (instance.vm_state == vm_states.BUILDING or
+    return (instance.vm_state in OWNED_VM_STATES or
             instance.task_state in STATES)
 
 

@@ -36,9 +36,14 @@ from nova_recover import base
 LOG = logging.getLogger(__name__)
 
 
+STATES = frozenset([task_states.DELETING])
+# A row whose delete got as far as vm_state DELETED, whatever its task.
+OWNED_VM_STATES = frozenset([vm_states.DELETED])
+
+
 def owns(instance):
-    return (instance.task_state == task_states.DELETING or
-            instance.vm_state == vm_states.DELETED)
+    return (instance.task_state in STATES or
+            instance.vm_state in OWNED_VM_STATES)
 
 
 def recover(manager, context, instance):

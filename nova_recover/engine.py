@@ -17,6 +17,14 @@ The order of RULES matters where two rules could claim one instance:
 last, whatever else the instance was doing; ``build`` comes next because
 a guest that never finished spawning has nothing to reboot, power or
 snapshot. The remaining rules own disjoint task states.
+``rebuild`` follows the six: REBUILD* task states, to ERROR with a fault.
+``pause``: PAUSING, UNPAUSING, SUSPENDING, RESUMING, settled from the guest.
+``password``: UPDATING_PASSWORD, cleared.
+``soft_delete``: SOFT_DELETING and RESTORING, re-run.
+``shelve``: SHELVING*, SHELVING_OFFLOADING, UNSHELVING, undone or finished.
+``rescue``: RESCUING, UNRESCUING, back on the original disk via unrescue.
+``resize``: RESIZE_*, reverted on the source host, else ERROR with a fault.
+``migrating``: MIGRATING, nova's reset plus migration/allocation cleanup.
 
 Before any rule, an instance whose request may still be on the message
 queue is left alone (see evidence.py), so every rule only ever sees an
@@ -36,9 +44,17 @@ from nova_recover import build
 from nova_recover import deleting
 from nova_recover import evidence
 from nova_recover import image
+from nova_recover import migrating
+from nova_recover import password
+from nova_recover import pause
 from nova_recover import powering
 from nova_recover import reboot
+from nova_recover import rebuild
+from nova_recover import rescue
+from nova_recover import resize
+from nova_recover import shelve
 from nova_recover import snapshot_pending
+from nova_recover import soft_delete
 
 LOG = logging.getLogger(__name__)
 
@@ -49,15 +65,48 @@ RULES = (
     snapshot_pending,
     reboot,
     powering,
+    rebuild,
+    pause,
+    password,
+    soft_delete,
+    shelve,
+    rescue,
+    resize,
+    migrating,
 )
 
 
 def rule_for(instance):
-    """The first rule that owns the instance's state, or None."""
-    for rule in RULES:
+    """The first rule, in RULES order, that owns the instance's state.
+
+    Only rules that list the instance's task_state in STATES, or its
+    vm_state in OWNED_VM_STATES, are asked, so a healthy instance costs
+    two dictionary look-ups rather than a call to every rule.
+    """
+    rules, by_task_state, by_vm_state = _index()
+    candidates = (by_task_state.get(instance.task_state, ()) +
+                  by_vm_state.get(instance.vm_state, ()))
+    for rule in sorted(candidates, key=rules.index):
         if rule.owns(instance):
             return rule
     return None
+
+
+_indexed = (None, {}, {})
+
+
+def _index():
+    """RULES by task_state and by vm_state, rebuilt when RULES changes."""
+    global _indexed
+    if _indexed[0] is not RULES:
+        by_task_state, by_vm_state = {}, {}
+        for rule in RULES:
+            for state in getattr(rule, 'STATES', ()):
+                by_task_state[state] = by_task_state.get(state, ()) + (rule,)
+            for state in getattr(rule, 'OWNED_VM_STATES', ()):
+                by_vm_state[state] = by_vm_state.get(state, ()) + (rule,)
+        _indexed = (RULES, by_task_state, by_vm_state)
+    return _indexed
 
 
 def init_instance(manager, context, instance, default):
@@ -81,6 +130,21 @@ def init_instance(manager, context, instance, default):
         # Without evidence, fall back to what stock nova assumes.
         LOG.exception('Could not read the evidence for task state %s',
                       task_state, instance=instance)
+    _recover(manager, context, instance, default, task_state)
+    if task_state is not None:
+        _close_events(manager, context, instance, task_state)
+
+
+def _close_events(manager, context, instance, task_state):
+    """Let the action events tell that the restart interrupted them."""
+    try:
+        evidence.close_interrupted(manager, context, instance, task_state)
+    except Exception:
+        LOG.exception('Could not mark the interrupted action events',
+                      instance=instance)
+
+
+def _recover(manager, context, instance, default, task_state):
     rule = rule_for(instance)
     if rule is not None:
         try:

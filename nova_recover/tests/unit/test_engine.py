@@ -21,6 +21,7 @@ from nova.compute import vm_states
 from nova import exception
 from nova.network import model as network_model
 from nova import objects
+from nova.objects import fields
 from nova import test
 from nova.virt import hardware
 
@@ -63,7 +64,12 @@ class EngineTestCase(base.InitInstanceTestCase):
         return instance
 
     def _use_rule(self, outcome=recover_base.HANDLED, error=None):
-        rule = mock.Mock(spec=['owns', 'recover'])
+        rule = mock.Mock(spec=['STATES', 'OWNED_VM_STATES', 'owns',
+                               'recover'])
+        # Declared for every state, as the engine only asks the rules that
+        # list the instance's task_state or vm_state.
+        rule.STATES = frozenset(fields.InstanceTaskState.ALL)
+        rule.OWNED_VM_STATES = frozenset(fields.InstanceState.ALL)
         rule.owns.return_value = True
         rule.recover.return_value = outcome
         rule.recover.side_effect = error
@@ -95,6 +101,17 @@ class EngineTestCase(base.InitInstanceTestCase):
     def test_rule_for(self, task_state, vm_state, rule):
         instance = self._instance(task_state, vm_state=vm_state)
         self.assertIs(rule, engine.rule_for(instance))
+
+    def test_rule_for_index_agrees_with_every_rule(self):
+        """The index may skip rules only where they would refuse."""
+        for task_state in [None] + list(fields.InstanceTaskState.ALL):
+            for vm_state in fields.InstanceState.ALL:
+                instance = self._instance(task_state, vm_state=vm_state)
+                owners = [rule for rule in engine.RULES
+                          if rule.owns(instance)]
+                self.assertIs(owners[0] if owners else None,
+                              engine.rule_for(instance),
+                              (task_state, vm_state))
 
     # Outcomes
 
