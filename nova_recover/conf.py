@@ -1,0 +1,52 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Options of nova-recover, in the [recover] group of nova.conf."""
+
+from oslo_config import cfg
+
+recover_group = cfg.OptGroup(
+    'recover',
+    title='Start-up recovery options',
+    help='How nova-compute start-up treats instances whose request may '
+         'still be on the message queue.')
+
+recover_opts = [
+    cfg.IntOpt('queued_request_grace',
+               default=600,
+               min=0,
+               help='Seconds after which a request that the API recorded '
+                    'for this host, and that no compute service started, '
+                    'is taken as lost rather than queued. The deferred '
+                    'sweep then recovers the instance as if the request '
+                    'had reached this host and died. Keep it well above '
+                    'the time a busy message queue takes to deliver a '
+                    'cast.'),
+    cfg.IntOpt('sweep_interval',
+               default=60,
+               min=1,
+               help='Seconds between two passes of the deferred sweep that '
+                    'looks for lost requests. The sweep only runs while '
+                    'instances that start-up left for a queued request '
+                    'are still waiting, and its first pass comes this '
+                    'long after start-up.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(recover_group)
+    conf.register_opts(recover_opts, group=recover_group)
+
+
+def list_opts():
+    """For oslo-config-generator (entry point oslo.config.opts)."""
+    return [(recover_group, recover_opts)]
