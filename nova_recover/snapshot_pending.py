@@ -23,6 +23,8 @@ any vm_state.
 
 The guest is unharmed by a snapshot, so the task is cleared and nova's
 normal start-up path runs for the instance.
+The image the upload left queued or saving in glance is deleted first
+(see glance_cleanup).
 """
 
 from oslo_log import log as logging
@@ -30,6 +32,7 @@ from oslo_log import log as logging
 from nova.compute import task_states
 
 from nova_recover import base
+from nova_recover import glance_cleanup
 
 LOG = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ def owns(instance):
 def recover(manager, context, instance):
     LOG.info('Snapshot interrupted by a nova-compute restart, clearing '
              'task state %s', instance.task_state, instance=instance)
+    # While the task state still fences off new image requests.
+    glance_cleanup.delete_unfinished_images(manager, context, instance)
     if not base.settle(instance, instance.task_state, task_state=None):
         return base.HANDLED
     return base.CONTINUE

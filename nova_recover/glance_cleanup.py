@@ -1,0 +1,91 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Delete the image a dead snapshot, backup or shelve left in glance.
+
+Beyond the recover-stuck-state blueprint: no upstream change; stock nova
+34.0.0 has no start-up handling for the images that an interrupted
+IMAGE_* or SHELVING* operation leaves in glance.
+
+States owned: none; the image, snapshot_pending and shelve rules call
+this helper while they recover.
+
+The API creates the image (status ``queued``) before it casts to the
+compute, which fills it (``saving``) and glance marks it ``active`` once
+the upload completes. An image that is still queued or saving when the
+rule runs belongs to an upload that died with nova-compute: no process
+will ever finish it, and it would sit in the user's image list forever.
+The engine runs a rule only once the request has reached this host, so
+the image cannot belong to a request still on its way.
+
+Only images that nova itself created for this instance are touched
+(properties ``instance_uuid`` and ``image_type`` snapshot or backup, as
+compute_utils.create_image sets them; shelve uses ``snapshot``), and
+only unfinished ones: an active image is user data and stays. Callers
+run this before they clear the task state, while no new image request
+can claim the instance. Glance being unreachable, or refusing the
+start-up context, must not block recovery: failures are logged and the
+image is left for the operator.
+"""
+
+from oslo_log import log as logging
+
+from nova import exception
+
+LOG = logging.getLogger(__name__)
+
+UNFINISHED = frozenset(['queued', 'saving'])
+IMAGE_TYPES = frozenset(['snapshot', 'backup'])
+
+
+def _is_leftover(image, instance):
+    properties = image.get('properties') or {}
+    return (image.get('status') in UNFINISHED and
+            properties.get('instance_uuid') == instance.uuid and
+            properties.get('image_type') in IMAGE_TYPES)
+
+
+def delete_unfinished_images(manager, context, instance):
+    """Delete the instance's snapshot/backup images that never finished.
+
+    :returns: the ids of the deleted images.
+    """
+    try:
+        images = manager.image_api.get_all(
+            context, filters={'instance_uuid': instance.uuid})
+    except Exception:
+        LOG.warning('Could not list the images of the instance to clean '
+                    'up an interrupted upload; leaving them',
+                    exc_info=True, instance=instance)
+        return []
+    deleted = []
+    # Glance filters by property, but a filter it ignores must not widen
+    # what gets deleted: every image is checked here as well.
+    for image in images:
+        if not _is_leftover(image, instance):
+            continue
+        try:
+            manager.image_api.delete(context, image['id'])
+        except exception.ImageNotFound:
+            pass
+        except Exception:
+            LOG.warning('Could not delete image %s left %s by an '
+                        'interrupted upload', image['id'],
+                        image.get('status'), exc_info=True,
+                        instance=instance)
+            continue
+        LOG.info('Deleted image %(id)s, left %(status)s by an upload that '
+                 'nova-compute did not finish',
+                 {'id': image['id'], 'status': image.get('status')},
+                 instance=instance)
+        deleted.append(image['id'])
+    return deleted

@@ -1,0 +1,285 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+from unittest import mock
+
+from oslo_utils.fixture import uuidsentinel as uuids
+
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import utils as compute_utils
+from nova.compute import vm_states
+from nova import exception
+from nova.network import model as network_model
+from nova import objects
+from nova import test
+from nova.virt import hardware
+
+from nova_recover import evidence
+from nova_recover.tests.unit import base
+
+SHELVED_KEYS = {'shelved_at': '2026-01-01T00:00:00',
+                'shelved_image_id': uuids.shelved_image,
+                'shelved_host': 'fake-mini'}
+
+
+class ShelveRecoveryTestCase(base.InitInstanceTestCase):
+
+    def setUp(self):
+        super().setUp()
+        # The engine's evidence reads the database; these requests reached
+        # the host.
+        self.useFixture(test.fixtures.MockPatchObject(
+            evidence, 'queued', return_value=False))
+        self.useFixture(test.fixtures.MockPatchObject(
+            evidence, 'close_interrupted'))
+        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'plug_vifs')).mock
+        self.mock_info = self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'get_info')).mock
+        self.image_api = mock.Mock()
+        self.image_api.get_all.return_value = [
+            {'id': uuids.half_image, 'status': 'saving',
+             'properties': {'instance_uuid': uuids.instance,
+                            'image_type': 'snapshot'}}]
+        self.compute.image_api = self.image_api
+        self.mock_volume_backed = self.useFixture(
+            test.fixtures.MockPatchObject(
+                compute_utils, 'is_volume_backed_instance',
+                return_value=False)).mock
+        self.mock_offload = self.useFixture(test.fixtures.MockPatchObject(
+            self.compute, '_shelve_offload_instance')).mock
+
+    def _guest(self, state):
+        if state == power_state.NOSTATE:
+            self.mock_info.side_effect = exception.InstanceNotFound(
+                instance_id=uuids.instance)
+        else:
+            self.mock_info.return_value = hardware.InstanceInfo(state=state)
+
+    def _instance(self, *args, **kwargs):
+        kwargs.setdefault('system_metadata', {})
+        kwargs.setdefault('expected_attrs', ['system_metadata'])
+        instance = super()._instance(*args, **kwargs)
+        instance.info_cache = objects.InstanceInfoCache(
+            network_info=network_model.NetworkInfo())
+        instance.obj_reset_changes()
+        return instance
+
+    def _recover(self, instance):
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        return mock_save
+
+    def _assert_rolled_back(self, task_state, guest, vm_state,
+                            old_vm_state=vm_states.ACTIVE):
+        self._guest(guest)
+        instance = self._instance(task_state, vm_state=old_vm_state,
+                                  system_metadata=dict(SHELVED_KEYS))
+        mock_save = self._recover(instance)
+        mock_save.assert_called_once_with(expected_task_state=task_state)
+        self.assertIsNone(instance.task_state)
+        self.assertEqual(vm_state, instance.vm_state)
+        self.assertEqual(guest, instance.power_state)
+        # Stale keys of an earlier shelve describe no image of this one.
+        for key in SHELVED_KEYS:
+            self.assertNotIn(key, instance.system_metadata)
+        self.image_api.delete.assert_called_once_with(
+            self.context, uuids.half_image)
+        self.mock_offload.assert_not_called()
+        self.mock_fault.assert_not_called()
+        return instance
+
+    def test_shelving_guest_still_runs(self):
+        instance = self._assert_rolled_back(
+            task_states.SHELVING, power_state.RUNNING, vm_states.ACTIVE)
+        # CONTINUE: nova's own path plugs the VIFs of the kept guest.
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+
+    def test_pending_upload_guest_powered_off(self):
+        self._assert_rolled_back(task_states.SHELVING_IMAGE_PENDING_UPLOAD,
+                                 power_state.SHUTDOWN, vm_states.STOPPED)
+
+    def test_uploading_guest_powered_off(self):
+        self._assert_rolled_back(task_states.SHELVING_IMAGE_UPLOADING,
+                                 power_state.SHUTDOWN, vm_states.STOPPED)
+
+    def test_shelving_paused_guest_stays_paused(self):
+        self._assert_rolled_back(task_states.SHELVING, power_state.PAUSED,
+                                 vm_states.PAUSED,
+                                 old_vm_state=vm_states.PAUSED)
+
+    def test_shelving_volume_backed_guest_gone_finishes_offload(self):
+        self._guest(power_state.NOSTATE)
+        self.mock_volume_backed.return_value = True
+        instance = self._instance(task_states.SHELVING)
+        mock_save = self._recover(instance)
+        self.mock_offload.assert_called_once_with(
+            self.context, instance, clean_shutdown=False, accel_uuids=[])
+        mock_save.assert_not_called()
+        self.mock_plug.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_shelving_image_backed_guest_gone_errors(self):
+        self._guest(power_state.NOSTATE)
+        instance = self._instance(task_states.SHELVING_IMAGE_UPLOADING)
+        mock_save = self._recover(instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=[task_states.SHELVING_IMAGE_UPLOADING])
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'shelve interrupted by nova-compute '
+                                   'restart: the guest is gone')
+        self.image_api.delete.assert_called_once_with(
+            self.context, uuids.half_image)
+        self.mock_offload.assert_not_called()
+
+    def test_offloading_with_shelved_image_finishes_offload(self):
+        self._guest(power_state.SHUTDOWN)
+        self.image_api.get.return_value = {'id': uuids.shelved_image,
+                                           'status': 'active'}
+        instance = self._instance(task_states.SHELVING_OFFLOADING,
+                                  vm_state=vm_states.SHELVED,
+                                  system_metadata=dict(SHELVED_KEYS))
+        self._recover(instance)
+        self.image_api.get.assert_called_once_with(
+            self.context, uuids.shelved_image)
+        self.mock_offload.assert_called_once_with(
+            self.context, instance, clean_shutdown=False, accel_uuids=[])
+        # The shelved image is what unshelve needs: never deleted.
+        self.image_api.delete.assert_not_called()
+        self.mock_plug.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_offloading_without_shelved_image_keeps_guest(self):
+        self._guest(power_state.SHUTDOWN)
+        self.image_api.get.side_effect = exception.ImageNotFound(
+            image_id=uuids.shelved_image)
+        instance = self._instance(task_states.SHELVING_OFFLOADING,
+                                  vm_state=vm_states.SHELVED,
+                                  system_metadata=dict(SHELVED_KEYS))
+        mock_save = self._recover(instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.SHELVING_OFFLOADING)
+        self.assertEqual(vm_states.SHELVED, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.mock_offload.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_offloading_image_not_active_keeps_guest(self):
+        self._guest(power_state.SHUTDOWN)
+        self.image_api.get.return_value = {'id': uuids.shelved_image,
+                                           'status': 'saving'}
+        instance = self._instance(task_states.SHELVING_OFFLOADING,
+                                  vm_state=vm_states.SHELVED,
+                                  system_metadata=dict(SHELVED_KEYS))
+        self._recover(instance)
+        self.assertEqual(vm_states.SHELVED, instance.vm_state)
+        self.mock_offload.assert_not_called()
+
+    def test_offloading_without_image_or_guest_errors(self):
+        self._guest(power_state.NOSTATE)
+        instance = self._instance(task_states.SHELVING_OFFLOADING,
+                                  vm_state=vm_states.SHELVED)
+        self._recover(instance)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'shelve offload interrupted by '
+                                   'nova-compute restart')
+        self.mock_offload.assert_not_called()
+
+    def test_offload_lost_race_raises_nothing(self):
+        self._guest(power_state.SHUTDOWN)
+        self.mock_volume_backed.return_value = True
+        self.mock_offload.side_effect = exception.UnexpectedTaskStateError(
+            instance_uuid=uuids.instance, expected='shelving_offloading',
+            actual='deleting')
+        instance = self._instance(task_states.SHELVING_OFFLOADING,
+                                  vm_state=vm_states.SHELVED)
+        mock_save = self._recover(instance)
+        mock_save.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_offload_failure_errors_with_fault(self):
+        self._guest(power_state.SHUTDOWN)
+        self.mock_volume_backed.return_value = True
+        self.mock_offload.side_effect = test.TestingException('neutron')
+        instance = self._instance(task_states.SHELVING_OFFLOADING,
+                                  vm_state=vm_states.SHELVED)
+        self._recover(instance)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'shelve offload interrupted by '
+                                   'nova-compute restart: neutron')
+
+    def test_unshelving_shelved_guest_off(self):
+        self._guest(power_state.SHUTDOWN)
+        instance = self._instance(task_states.UNSHELVING,
+                                  vm_state=vm_states.SHELVED,
+                                  system_metadata=dict(SHELVED_KEYS))
+        mock_save = self._recover(instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.UNSHELVING)
+        self.assertEqual(vm_states.SHELVED, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.assertEqual(uuids.shelved_image,
+                         instance.system_metadata['shelved_image_id'])
+        self.image_api.delete.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_unshelving_guest_runs_here(self):
+        self._guest(power_state.RUNNING)
+        instance = self._instance(task_states.UNSHELVING,
+                                  vm_state=vm_states.SHELVED,
+                                  system_metadata=dict(SHELVED_KEYS))
+        mock_save = self._recover(instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.UNSHELVING)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.assertEqual(power_state.RUNNING, instance.power_state)
+        self.assertNotIn('shelved_image_id', instance.system_metadata)
+        # The shelved image is left in glance, not lost with the keys.
+        self.image_api.delete.assert_not_called()
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+
+    def test_unshelving_offloaded(self):
+        self._guest(power_state.NOSTATE)
+        instance = self._instance(task_states.UNSHELVING,
+                                  vm_state=vm_states.SHELVED_OFFLOADED,
+                                  system_metadata=dict(SHELVED_KEYS))
+        self._recover(instance)
+        self.assertEqual(vm_states.SHELVED_OFFLOADED, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        # No guest here for nova's start-up path.
+        self.mock_plug.assert_not_called()
+
+    def test_lost_race_raises_nothing(self):
+        self._guest(power_state.RUNNING)
+        instance = self._instance(task_states.SHELVING)
+        with mock.patch.object(
+                instance, 'save',
+                side_effect=exception.UnexpectedTaskStateError(
+                    instance_uuid=instance.uuid, expected='shelving',
+                    actual='deleting')) as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.SHELVING)
+        self.mock_plug.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_save_failure_errors_with_fault(self):
+        self._guest(power_state.RUNNING)
+        instance = self._instance(task_states.SHELVING_IMAGE_UPLOADING)
+        with mock.patch.object(
+                instance, 'save',
+                side_effect=[test.TestingException('db hiccup'), None]):
+            self.compute._init_instance(self.context, instance)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'shelve interrupted by nova-compute '
+                                   'restart: db hiccup')
