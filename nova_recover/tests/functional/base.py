@@ -1,0 +1,216 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Crash nova-compute in the middle of an operation and restart it.
+
+The crash is a driver step that restarts the compute service from inside
+the running request and then never returns, as a killed process would
+not: the new service's start-up is what the tests look at. Everything is
+read back through the REST API, the way a user would see it.
+"""
+
+import contextlib
+import threading
+from unittest import mock
+
+import fixtures
+from oslo_concurrency import lockutils
+
+from nova.compute import power_state
+from nova import objects
+from nova.tests.functional.api import client as api_client
+from nova.tests.functional import integrated_helpers
+
+import nova_recover
+from nova_recover.tests import fixtures as recover_fixtures
+
+HOST = 'host1'
+# How long a crashed request is parked at most; the test's cleanup ends it.
+PARKED = 1000000
+RESTART_TIMEOUT = 30
+# Generous: a loaded test node can take a while to build a server.
+BUILD_TIMEOUT = 30
+
+
+class Killed(BaseException):
+    """What ends a crashed request once its test is over.
+
+    Not an Exception, so nova's ``except Exception`` handlers let it
+    through rather than roll the dead request back: a killed process
+    does not clean up after itself either.
+    """
+
+
+class CrashRestartTestCase(integrated_helpers.ProviderUsageBaseTestCase):
+    """One compute on the fake driver, real RPC casts.
+
+    RECOVER picks the mode: True installs the overlay (a no-op against a
+    patched nova, see fixtures.Overlay), False leaves stock nova alone.
+    """
+
+    compute_driver = 'fake.MediumFakeDriver'
+    microversion = 'latest'
+    # The API must return before the compute works, as in production, so
+    # the compute can die half-way through a request. The base class
+    # never turns casts into calls; this says that it must stay so.
+    CAST_AS_CALL = False
+    RECOVER = True
+
+    def setUp(self):
+        super().setUp()
+        if self.RECOVER:
+            self.useFixture(recover_fixtures.Overlay())
+        elif not recover_fixtures.native():
+            # A leftover install would make "stock" a lie.
+            self.assertFalse(nova_recover.is_installed())
+        self._start_compute(HOST)
+        # Parked requests wake up at cleanup, before the database and the
+        # executors go, and unwind: nova's executors wait for them.
+        self._parked = threading.Event()
+        self.addCleanup(self._parked.set)
+
+    @property
+    def driver(self):
+        return self.computes[HOST].manager.driver
+
+    def create_server(self, wait=True):
+        server = self._build_server(networks='none')
+        server = self.api.post_server({'server': server})
+        if wait:
+            # The notification comes at once, where polling the state
+            # would cost up to half a second per server.
+            self.notifier.wait_for_versioned_notifications(
+                'instance.create.end', timeout=BUILD_TIMEOUT)
+            self._wait_for_instance_action_event(
+                server, 'create', 'compute__do_build_and_run_instance',
+                'success')
+            server = self.api.get_server(server['id'])
+            self.assertEqual('ACTIVE', server['status'])
+        return server
+
+    def task_state(self, server_id):
+        return self.api.get_server(server_id)['OS-EXT-STS:task_state']
+
+    @contextlib.contextmanager
+    def crash_during(self, driver_method, after=False, guest_state=None):
+        """Crash nova-compute inside one call of a driver method.
+
+        The first call restarts the compute service and then parks
+        forever; later calls, such as those of the restarted service's
+        start-up, reach the real driver. On leaving the block the restart
+        has finished; the yielded dict then holds 'server_id' and
+        'task_state', the task state the instance had when the service
+        died.
+
+        :param after: run the real driver step before dying, e.g. to let
+            the fake driver's snapshot set IMAGE_UPLOADING.
+        :param guest_state: power state the crash leaves the guest in,
+            e.g. SHUTDOWN for a soft reboot that got as far as stopping
+            the guest.
+        """
+        driver = self.driver
+        real = getattr(driver, driver_method)
+        crash = {}
+        done = threading.Event()
+
+        def die(*args, **kwargs):
+            if crash:
+                return real(*args, **kwargs)
+            instance = _instance_of(args, kwargs)
+            crash.update(server_id=instance.uuid, task_state=None)
+            try:
+                if after:
+                    real(*args, **kwargs)
+                if guest_state is not None:
+                    driver.instances[instance.uuid].state = guest_state
+                crash['task_state'] = self.task_state(instance.uuid)
+                # A new process holds none of the dead one's in-process
+                # locks, such as the instance lock a reboot takes.
+                self.useFixture(fixtures.MonkeyPatch(
+                    'oslo_concurrency.lockutils._semaphores',
+                    lockutils.Semaphores()))
+                self.computes[HOST] = self.restart_compute_service(
+                    self.computes[HOST])
+            except Exception as exc:
+                crash['error'] = exc
+            finally:
+                done.set()
+            self._parked.wait(PARKED)
+            raise Killed()
+
+        with mock.patch.object(driver, driver_method, side_effect=die):
+            yield crash
+            if not done.wait(RESTART_TIMEOUT):
+                self.fail('nova-compute never reached %s.%s'
+                          % (type(driver).__name__, driver_method))
+        if 'error' in crash:
+            raise crash['error']
+
+    def outcome(self, server_id):
+        """What the user sees of the server, as one comparable row."""
+        try:
+            server = self.api.get_server(server_id)
+        except api_client.OpenStackApiNotFoundException:
+            server = self._deleted_server(server_id)
+        power = server.get('OS-EXT-STS:power_state')
+        return {
+            'task_state': server.get('OS-EXT-STS:task_state'),
+            'vm_state': server.get('OS-EXT-STS:vm_state'),
+            'power_state': power_state.STATE_MAP.get(power, power),
+            'fault': server.get('fault', {}).get('message'),
+            'actions': self.actions(server_id),
+        }
+
+    def _deleted_server(self, server_id):
+        servers = self.api.get_servers(
+            search_opts={'deleted': True, 'uuid': server_id})
+        if servers:
+            return servers[0]
+        return {'OS-EXT-STS:vm_state': 'deleted'}
+
+    def actions(self, server_id):
+        """Instance actions, oldest first, with their events' results."""
+        rows = []
+        for action in reversed(self.api.get_instance_actions(server_id)):
+            details = self.api.get_instance_action_details(
+                server_id, action['request_id'])
+            # An unfinished event has no result; sort it first.
+            events = sorted(([event['event'], event['result']]
+                             for event in details.get('events', [])),
+                            key=lambda e: (e[0], e[1] or ''))
+            rows.append({'action': action['action'], 'events': events})
+        return rows
+
+    def run_scenario(self, scenario):
+        """Set up, request, crash, restart; return (task_state, row).
+
+        The task state is the one the instance had when nova-compute
+        died, the row is what outcome() reads once the restarted service
+        has initialised its instances.
+        """
+        server = self.create_server() if scenario.boot else None
+        for step in scenario.setup:
+            server = step(self, server) or server
+        with self.crash_during(scenario.crash_in,
+                               **scenario.crash_kwargs) as crash:
+            scenario.request(self, server)
+        return crash['task_state'], self.outcome(crash['server_id'])
+
+
+def _instance_of(args, kwargs):
+    """The instance a driver method was called for."""
+    if 'instance' in kwargs:
+        return kwargs['instance']
+    for arg in args:
+        if isinstance(arg, objects.Instance):
+            return arg
+    raise AssertionError('no instance among the driver call arguments')
