@@ -25,6 +25,7 @@ these modules under nova/compute, where the manager imports them.
 
 from oslo_log import log as logging
 
+from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import utils as compute_utils
 from nova.compute import vm_states
@@ -81,6 +82,17 @@ OPERATIONS = {
     task_states.RESIZE_CONFIRMING: 'resize confirm',
     task_states.MIGRATING: 'live migration',
     task_states.UPDATING_PASSWORD: 'password update',
+}
+
+# The vm_state that a guest in each power state shows, for rules that
+# settle an instance from what the hypervisor reports. A guest that is not
+# there (NOSTATE) has no entry: what that means is each rule's to decide.
+VM_STATE_OF_GUEST = {
+    power_state.RUNNING: vm_states.ACTIVE,
+    power_state.PAUSED: vm_states.PAUSED,
+    power_state.SUSPENDED: vm_states.SUSPENDED,
+    power_state.SHUTDOWN: vm_states.STOPPED,
+    power_state.CRASHED: vm_states.STOPPED,
 }
 
 

@@ -24,15 +24,18 @@ IMAGE_BACKUP, which the API sets: the engine only hands it over once the
 evidence shows that backup_instance started here, and a backup that died
 before its upload leaves the guest as unharmed as a snapshot does.
 
-The guest is unharmed by a snapshot, so the task is cleared and nova's
-normal start-up path runs for the instance.
+The task is cleared and nova's normal start-up path runs for the
+instance, which records the guest's power state as it is: a cold
+snapshot may have left it off.
 The image the upload left queued or saving in glance is deleted first
 (see glance_cleanup).
 """
 
 from oslo_log import log as logging
 
+from nova.compute import power_state
 from nova.compute import task_states
+from nova.compute import vm_states
 
 from nova_recover import base
 from nova_recover import glance_cleanup
@@ -43,6 +46,9 @@ STATES = frozenset([task_states.IMAGE_PENDING_UPLOAD,
                     task_states.IMAGE_UPLOADING,
                     task_states.IMAGE_BACKUP])
 
+# What a guest that a cold snapshot shut off reports.
+COLD = frozenset([power_state.SHUTDOWN, power_state.CRASHED])
+
 
 def owns(instance):
     return instance.task_state in STATES
@@ -52,8 +58,25 @@ def recover(manager, context, instance):
     LOG.info('Image upload interrupted by a nova-compute restart, '
              'clearing task state %s', instance.task_state,
              instance=instance)
+    return clear(manager, context, instance)
+
+
+def clear(manager, context, instance):
+    """Clear an image task that died and record the guest as it now is.
+
+    A cold snapshot shuts the guest off for the copy and starts it again
+    afterwards, so dying in between leaves it off: an ACTIVE or PAUSED
+    instance then becomes STOPPED, which the user can start. A SUSPENDED
+    one stays so, as a suspended guest shows as shut off on libvirt and
+    starting it would lose its saved memory.
+    """
     # While the task state still fences off new image requests.
     glance_cleanup.delete_unfinished_images(manager, context, instance)
-    if not base.settle(instance, instance.task_state, task_state=None):
+    current = manager._get_power_state(instance)
+    fields = {'task_state': None, 'power_state': current}
+    if (current in COLD and
+            instance.vm_state in (vm_states.ACTIVE, vm_states.PAUSED)):
+        fields['vm_state'] = vm_states.STOPPED
+    if not base.settle(instance, instance.task_state, **fields):
         return base.HANDLED
     return base.CONTINUE

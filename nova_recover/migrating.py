@@ -36,6 +36,7 @@ from oslo_log import log as logging
 
 from nova.compute import power_state
 from nova.compute import task_states
+from nova.compute import vm_states
 from nova import exception
 from nova import objects
 
@@ -79,6 +80,13 @@ def recover(manager, context, instance):
             reason='the guest is not on this host; it may run on %s'
                    % dest))
         return base.HANDLED
+    if (current == power_state.PAUSED and
+            instance.vm_state == vm_states.ACTIVE):
+        # Paused for the switch-over. Left paused: the guest may already
+        # run on the destination, and two running copies are worse than a
+        # paused one the user can unpause.
+        base.settle(instance, None, vm_state=vm_states.PAUSED,
+                    power_state=current)
     for migration in migrations:
         if manager.reportclient.get_allocations_for_consumer(
                 context, migration.uuid):

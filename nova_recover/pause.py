@@ -53,14 +53,6 @@ STATES = frozenset([task_states.PAUSING, task_states.UNPAUSING,
 
 SUSPEND_STATES = frozenset([task_states.SUSPENDING, task_states.RESUMING])
 
-VM_STATE_OF = {
-    power_state.RUNNING: vm_states.ACTIVE,
-    power_state.PAUSED: vm_states.PAUSED,
-    power_state.SUSPENDED: vm_states.SUSPENDED,
-    power_state.SHUTDOWN: vm_states.STOPPED,
-    power_state.CRASHED: vm_states.STOPPED,
-}
-
 
 def owns(instance):
     return instance.task_state in STATES
@@ -69,7 +61,7 @@ def owns(instance):
 def recover(manager, context, instance):
     task_state = instance.task_state
     current = manager._get_power_state(instance)
-    if current not in VM_STATE_OF:
+    if current not in base.VM_STATE_OF_GUEST:
         LOG.warning('%(op)s interrupted by a nova-compute restart and the '
                     'guest is gone (power state %(power)s), setting the '
                     'instance to ERROR',
@@ -90,7 +82,7 @@ def recover(manager, context, instance):
                      'alone: %s', exc, instance=instance)
             return base.HANDLED
         return base.CONTINUE
-    vm_state = VM_STATE_OF[current]
+    vm_state = base.VM_STATE_OF_GUEST[current]
     if task_state in SUSPEND_STATES and current == power_state.SHUTDOWN:
         vm_state = vm_states.SUSPENDED
     LOG.info('%(op)s interrupted by a nova-compute restart, recording the '

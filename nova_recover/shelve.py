@@ -53,14 +53,6 @@ STATES = SHELVING | frozenset([task_states.SHELVING_OFFLOADING,
                                task_states.UNSHELVING])
 SHELVED = frozenset([vm_states.SHELVED, vm_states.SHELVED_OFFLOADED])
 
-# The vm_state that matches what the hypervisor shows of a guest which
-# is still defined; anything not running, paused or suspended is off.
-_VM_STATE_FOR = {
-    power_state.RUNNING: vm_states.ACTIVE,
-    power_state.PAUSED: vm_states.PAUSED,
-    power_state.SUSPENDED: vm_states.SUSPENDED,
-}
-
 
 def owns(instance):
     return instance.task_state in STATES
@@ -92,7 +84,7 @@ def _shelve(manager, context, instance, current):
     # Before the task state is cleared, so no new upload can own the
     # image being deleted.
     glance_cleanup.delete_unfinished_images(manager, context, instance)
-    vm_state = _VM_STATE_FOR.get(current, vm_states.STOPPED)
+    vm_state = base.VM_STATE_OF_GUEST.get(current, vm_states.STOPPED)
     if instance.vm_state not in SHELVED:
         # Nothing of a shelved instance is valid on an unshelved one.
         compute_utils.remove_shelved_keys_from_system_metadata(instance)

@@ -21,8 +21,9 @@ these states in the same start-up block as the IMAGE-* ones.
 States owned: task_state IMAGE_SNAPSHOT_PENDING and IMAGE_SNAPSHOT, in
 any vm_state.
 
-The guest is unharmed by a snapshot, so the task is cleared and nova's
-normal start-up path runs for the instance.
+The task is cleared, the guest's power state recorded as it is (a cold
+snapshot may have left it off) and nova's normal start-up path runs for
+the instance.
 The image the upload left queued or saving in glance is deleted first
 (see glance_cleanup).
 """
@@ -31,8 +32,7 @@ from oslo_log import log as logging
 
 from nova.compute import task_states
 
-from nova_recover import base
-from nova_recover import glance_cleanup
+from nova_recover import image
 
 LOG = logging.getLogger(__name__)
 
@@ -47,8 +47,4 @@ def owns(instance):
 def recover(manager, context, instance):
     LOG.info('Snapshot interrupted by a nova-compute restart, clearing '
              'task state %s', instance.task_state, instance=instance)
-    # While the task state still fences off new image requests.
-    glance_cleanup.delete_unfinished_images(manager, context, instance)
-    if not base.settle(instance, instance.task_state, task_state=None):
-        return base.HANDLED
-    return base.CONTINUE
+    return image.clear(manager, context, instance)

@@ -63,7 +63,7 @@ run_tests() {  # run_tests TREE [REGEX]: nova's test_compute_mgr; sets count
     local tree=$1 filter=${2:-} log=$1.testlog
     (cd "$tree" && PYTHONPATH="$tree" "$python" -m stestr \
         --test-path nova/tests/unit --top-dir . run \
-        ${filter:+--filter "$filter"} "$testmod" >"$log" 2>&1)
+        "$testmod${filter:+\..*($filter)}" >"$log" 2>&1)
     local rc=$?
     count=$(sed -n 's/^ - Passed: \([0-9]*\).*/\1/p' "$log" | tail -1)
     local bad

@@ -15,7 +15,6 @@ from unittest import mock
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import exception
-from nova import objects
 from nova import test
 
 from nova_recover.tests.unit import base
@@ -51,20 +50,6 @@ class BuildRecoveryTestCase(base.InitInstanceTestCase):
     def test_spawning_on_active_instance(self):
         self._assert_errored(task_states.SPAWNING, vm_state=vm_states.ACTIVE)
 
-    def test_deleting_while_building_is_deleted(self):
-        instance = self._instance(task_states.DELETING,
-                                  vm_state=vm_states.BUILDING)
-        with test.nested(
-            mock.patch.object(objects.BlockDeviceMappingList,
-                              'get_by_instance_uuid', return_value=[]),
-            mock.patch.object(instance, 'obj_load_attr'),
-            mock.patch.object(self.compute, '_delete_instance'),
-        ) as (_get_bdms, _load, mock_delete):
-            self.compute._init_instance(self.context, instance)
-        mock_delete.assert_called_once_with(self.context, instance, [])
-        self.assertEqual(vm_states.BUILDING, instance.vm_state)
-        self.mock_fault.assert_not_called()
-
     def test_lost_race_leaves_instance_and_records_no_fault(self):
         instance = self._instance(task_states.SPAWNING,
                                   vm_state=vm_states.BUILDING)
@@ -77,24 +62,6 @@ class BuildRecoveryTestCase(base.InitInstanceTestCase):
         mock_save.assert_called_once_with(
             expected_task_state=task_states.SPAWNING)
         self.mock_fault.assert_not_called()
-
-    def test_deleting_while_building_delete_fails_sets_error(self):
-        instance = self._instance(task_states.DELETING,
-                                  vm_state=vm_states.BUILDING)
-        with test.nested(
-            mock.patch.object(objects.BlockDeviceMappingList,
-                              'get_by_instance_uuid', return_value=[]),
-            mock.patch.object(instance, 'obj_load_attr'),
-            mock.patch.object(self.compute, '_delete_instance',
-                              side_effect=test.TestingException('boom')),
-            mock.patch.object(instance, 'save'),
-        ) as (_get_bdms, _load, _delete, mock_save):
-            self.compute._init_instance(self.context, instance)
-        mock_save.assert_called_once_with(
-            expected_task_state=[task_states.DELETING])
-        self.assertEqual(vm_states.ERROR, instance.vm_state)
-        self.assertFault(instance,
-                         'delete interrupted by nova-compute restart: boom')
 
     def test_instance_gone_records_no_fault(self):
         instance = self._instance(task_states.SPAWNING,

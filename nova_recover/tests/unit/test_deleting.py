@@ -79,7 +79,19 @@ class DeletingRecoveryTestCase(base.InitInstanceTestCase):
         self._assert_deleted(vm_states.SOFT_DELETED)
 
     def test_deleting_building(self):
+        """A delete asked for during the build wins over the build rule."""
         self._assert_deleted(vm_states.BUILDING)
+
+    def test_deleting_building_delete_fails_sets_error(self):
+        instance = self._instance(task_states.DELETING,
+                                  vm_state=vm_states.BUILDING)
+        _load, _delete, mock_save = self._init(
+            instance, delete_error=test.TestingException('boom'))
+        mock_save.assert_called_once_with(
+            expected_task_state=[task_states.DELETING])
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance,
+                         'delete interrupted by nova-compute restart: boom')
 
     def test_deleted_completes_partial_deletion(self):
         instance = self._instance(None, vm_state=vm_states.DELETED)

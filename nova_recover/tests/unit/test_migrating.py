@@ -122,6 +122,19 @@ class LiveMigrationRecoveryTestCase(base.InitInstanceTestCase):
     def test_post_migrating_migration_not_left_behind(self):
         self._assert_reset('post-migrating')
 
+    def test_guest_paused_for_switch_over_recorded_paused(self):
+        """Not resumed: it may already run on the destination."""
+        self._migration('running')
+        self.mock_info.return_value = hardware.InstanceInfo(
+            state=power_state.PAUSED)
+        instance = self._instance()
+        mock_save, _drop = self._recover(instance)
+        mock_save.assert_has_calls([
+            mock.call(expected_task_state=[task_states.MIGRATING]),
+            mock.call(expected_task_state=None)])
+        self.assertEqual(vm_states.PAUSED, instance.vm_state)
+        self.assertEqual(power_state.PAUSED, instance.power_state)
+
     def test_without_migration_record_only_resets(self):
         self.mock_list.return_value = []
         self.mock_by_status.side_effect = exception.MigrationNotFoundByStatus(

@@ -74,6 +74,32 @@ class SnapshotPendingRecoveryTestCase(base.InitInstanceTestCase):
         instance = self._assert_cleared(task_states.IMAGE_SNAPSHOT)
         self.mock_plug.assert_called_once_with(instance, mock.ANY)
 
+    def _cold(self, vm_state):
+        self.compute.driver.get_info.return_value = hardware.InstanceInfo(
+            state=power_state.SHUTDOWN)
+        instance = self._instance(task_states.IMAGE_SNAPSHOT,
+                                  vm_state=vm_state)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.IMAGE_SNAPSHOT)
+        self.assertIsNone(instance.task_state)
+        self.assertEqual(power_state.SHUTDOWN, instance.power_state)
+        return instance
+
+    def test_cold_snapshot_left_the_guest_off(self):
+        """The guest a cold snapshot shut off is recorded as stopped."""
+        for vm_state in (vm_states.ACTIVE, vm_states.PAUSED):
+            instance = self._cold(vm_state)
+            self.assertEqual(vm_states.STOPPED, instance.vm_state)
+
+    def test_cold_snapshot_of_suspended_instance_stays_suspended(self):
+        """libvirt shows a suspended guest as shut off; starting it as a
+        stopped one would drop its saved memory.
+        """
+        instance = self._cold(vm_states.SUSPENDED)
+        self.assertEqual(vm_states.SUSPENDED, instance.vm_state)
+
     def test_snapshot_stopped(self):
         self._assert_cleared(task_states.IMAGE_SNAPSHOT,
                              vm_state=vm_states.STOPPED)
