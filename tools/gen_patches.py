@@ -56,6 +56,14 @@ SERIES = [
     'snapshot_pending',
     'reboot',
     'powering',
+    'rebuild',
+    'pause',
+    'password',
+    'soft_delete',
+    'rescue',
+    'shelve',
+    'resize',
+    'migrating',
 ]
 
 # Fixed so that regenerating is byte-stable; bump LAST_UPDATE by hand
@@ -177,6 +185,15 @@ TEST_EDITS = {
          'expected_task_state=task_state)\n'),
     ],
     'image': [
+        # The rule records the guest's power state as it clears the task,
+        # so the mocked power state must be one.
+        ('            self.compute._get_power_state = mock.Mock()\n'
+         '            instance.info_cache = None\n'
+         '            instance.power_state = power_state.RUNNING\n',
+         '            self.compute._get_power_state = mock.Mock(\n'
+         '                return_value=power_state.RUNNING)\n'
+         '            instance.info_cache = None\n'
+         '            instance.power_state = power_state.RUNNING\n'),
         # The upload states are cleared by compare-and-swap.
         ('    def _test_init_instance_cleans_image_states(self, instance):\n',
          '    def _test_init_instance_cleans_image_states(self, instance,\n'
@@ -285,6 +302,146 @@ TEST_EDITS = {
          'self.context, instance)\n'
          '            call = mock.call(self.context, instance,\n'
          '                             clean_shutdown=False)\n'),
+    ],
+    'rebuild': [
+        # An interrupted rebuild goes to ERROR by compare-and-swap.
+        ('                self._test_init_instance_sets_building_error(\n'
+         '                    vm_state, task_state)\n',
+         '                self._test_init_instance_sets_building_error(\n'
+         '                    vm_state, task_state,\n'
+         '                    expected_task_state=task_state)\n'),
+    ],
+    'pause': [
+        # A guest that runs is recorded ACTIVE by compare-and-swap.
+        ('            power_state.RUNNING, task_states.%s)\n'
+         '        mock_save.assert_called_once_with()\n' % state,
+         '            power_state.RUNNING, task_states.%s)\n'
+         '        mock_save.assert_called_once_with(\n'
+         '            expected_task_state=task_states.%s)\n' % (state, state))
+        for state in ('PAUSING', 'UNPAUSING')
+    ],
+    'resize': [
+        # RESIZE_MIGRATING is reverted on the migration's source host, and
+        # the rule also moves the source allocations back, drops the
+        # migration context and ends the migration in error.
+        ("        migration = objects.Migration(source_compute='fake-host1',\n"
+         "                                      dest_compute='fake-host2')\n"
+         '\n'
+         '        with test.nested(\n'
+         '            mock.patch.object(objects.Instance, '
+         "'get_network_info',\n",
+         '        migration = objects.Migration(source_compute=self.compute.'
+         'host,\n'
+         "                                      dest_compute='fake-host2',\n"
+         '                                      uuid=uuids.migration,\n'
+         "                                      status='migrating')\n"
+         '\n'
+         '        with test.nested(\n'
+         '            mock.patch.object(self.compute.reportclient,\n'
+         "                              'get_allocations_for_consumer',\n"
+         '                              return_value={}),\n'
+         "            mock.patch.object(instance, 'drop_migration_context'),\n"
+         "            mock.patch.object(objects.Migration, 'save'),\n"
+         '            mock.patch.object(objects.Instance, '
+         "'get_network_info',\n"),
+        ('        ) as (mock_get_nw, mock_plug, mock_finish, mock_get_inst,\n'
+         '              mock_get_info, mock_save, mock_retry, mock_get_mig, '
+         'mock_shares):\n'
+         '            mock_get_info.side_effect = (\n'
+         '                hardware.InstanceInfo(state=power_state.SHUTDOWN),\n'
+         '                hardware.InstanceInfo('
+         'state=power_state.SHUTDOWN))\n',
+         '        ) as (mock_get_allocs, mock_drop, mock_mig_save,\n'
+         '              mock_get_nw, mock_plug, mock_finish, mock_get_inst,\n'
+         '              mock_get_info, mock_save, mock_retry, mock_get_mig, '
+         'mock_shares):\n'
+         '            mock_get_info.side_effect = (\n'
+         '                hardware.InstanceInfo(state=power_state.SHUTDOWN),\n'
+         '                hardware.InstanceInfo(state=power_state.SHUTDOWN),\n'
+         '                hardware.InstanceInfo('
+         'state=power_state.SHUTDOWN))\n'),
+        ('            mock_retry.assert_called_once_with(instance, '
+         'power_state.SHUTDOWN)\n'
+         '            mock_get_nw.assert_called_once_with()\n',
+         '            mock_retry.assert_called_once_with(instance, '
+         'power_state.SHUTDOWN)\n'
+         '            mock_get_nw.assert_called_with()\n'),
+        ('            mock_finish.assert_called_once_with(self.context, '
+         'instance,\n'
+         '                                                [], migration, [], '
+         'power_on)\n'
+         '            mock_save.assert_called_once_with()\n',
+         '            mock_finish.assert_called_once_with(self.context, '
+         'instance,\n'
+         '                                                [], migration, [], '
+         'power_on)\n'
+         '            mock_save.assert_called_once_with(\n'
+         '                expected_task_state=task_states.RESIZE_MIGRATING)\n'
+         '            mock_drop.assert_called_once_with()\n'
+         "            self.assertEqual('error', migration.status)\n"),
+        # RESIZE_PREP without a migration record only clears the task
+        # state, by compare-and-swap.
+        ('                task_state=task_states.RESIZE_PREP,\n'
+         '                power_state=power_state.RUNNING)\n'
+         '\n'
+         '        with test.nested(\n',
+         '                task_state=task_states.RESIZE_PREP,\n'
+         '                power_state=power_state.RUNNING)\n'
+         '\n'
+         '        with test.nested(\n'
+         "            mock.patch.object(objects.MigrationList, "
+         "'get_by_filters',\n"
+         '                              '
+         'return_value=objects.MigrationList()),\n'),
+        ('        ) as (\n'
+         '                mock_get_power_state,\n'
+         '                mock_nw_info,\n'
+         '                mock_instance_save,\n'
+         '                mock_shares\n'
+         '            ):\n'
+         '            self.compute._init_instance(self.context, instance)\n'
+         '            mock_instance_save.assert_called_once_with()\n'
+         '            self.assertIsNone(instance.task_state)\n',
+         '        ) as (\n'
+         '                mock_get_migrations,\n'
+         '                mock_get_power_state,\n'
+         '                mock_nw_info,\n'
+         '                mock_instance_save,\n'
+         '                mock_shares\n'
+         '            ):\n'
+         '            self.compute._init_instance(self.context, instance)\n'
+         '            mock_instance_save.assert_called_once_with(\n'
+         '                expected_task_state=task_states.RESIZE_PREP)\n'
+         '            self.assertIsNone(instance.task_state)\n'
+         '            self.assertEqual(vm_states.ACTIVE, '
+         'instance.vm_state)\n'),
+    ],
+    'migrating': [
+        # Besides nova's reset, the rule reads the other migration records
+        # and keeps the instance ACTIVE only when its guest runs here.
+        ('        with test.nested(\n'
+         "            mock.patch.object(instance, 'save'),\n"
+         "            mock.patch('nova.objects.Instance.get_network_info',\n"
+         '                       return_value=network_model.NetworkInfo()),\n',
+         '        with test.nested(\n'
+         "            mock.patch.object(objects.MigrationList, "
+         "'get_by_filters',\n"
+         '                              '
+         'return_value=objects.MigrationList()),\n'
+         "            mock.patch.object(self.compute, '_get_power_state',\n"
+         '                              return_value=power_state.RUNNING),\n'
+         "            mock.patch.object(instance, 'save'),\n"
+         "            mock.patch('nova.objects.Instance.get_network_info',\n"
+         '                       '
+         'return_value=network_model.NetworkInfo()),\n'),
+        ('        ) as (\n'
+         '                save,\n'
+         '                get_nw_info,\n',
+         '        ) as (\n'
+         '                mock_get_migrations,\n'
+         '                mock_get_power_state,\n'
+         '                save,\n'
+         '                get_nw_info,\n'),
     ],
 }
 
@@ -595,6 +752,7 @@ class TestFile(object):
                            MODULE + '.', body_text)
         if OVERLAY_NAME.search(body_text):
             raise GenError('%s: nova_recover left after the rewrite' % where)
+        body_text = self._drop_repeated_constants(body_text, top)
         defined = set()
         for node in ast.parse(body_text).body:
             if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
@@ -611,6 +769,35 @@ class TestFile(object):
         self.text = text.rstrip('\n') + '\n\n\n' + body_text
         return defined
 
+    def _drop_repeated_constants(self, body_text, top):
+        """Drop module-level assignments the file already has verbatim.
+
+        Two test modules may share a constant (say SOURCE_ALLOCATIONS);
+        the second one uses the first one's, which is the same text.
+        Any other clash of names still fails in merge().
+        """
+        ours = set()
+        for node in ast.parse(self.text).body:
+            if isinstance(node, ast.Assign):
+                ours.add(ast.get_source_segment(self.text, node))
+        lines = body_text.splitlines(keepends=True)
+        drop = []
+        for node in ast.parse(body_text).body:
+            if not isinstance(node, ast.Assign):
+                continue
+            names = {t.id for t in node.targets if isinstance(t, ast.Name)}
+            if (names & top and
+                    ast.get_source_segment(body_text, node) in ours):
+                drop.append((node.lineno - 1, node.end_lineno))
+        for start, end in reversed(drop):
+            del lines[start:end]
+            # Keep at most two blank lines where the statement was.
+            while (start < len(lines) and not lines[start].strip() and
+                   start >= 2 and not lines[start - 1].strip() and
+                   not lines[start - 2].strip()):
+                del lines[start]
+        return ''.join(lines).lstrip('\n')
+
     @staticmethod
     def _import_line(name, target):
         module, _, attr = target.rpartition('.')
@@ -624,6 +811,13 @@ class TestFile(object):
 # --- commit messages -------------------------------------------------------
 
 def docstring_parts(path):
+    """(subject, summary, origin, other paragraphs) of a module docstring.
+
+    A module that mirrors an upstream change says so in a paragraph
+    'Mirrors "<subject>"...', whose subject the patch takes. A module
+    beyond the blueprint has a paragraph 'Beyond ...' instead: its
+    summary line is the subject, and origin is None.
+    """
     doc = ast.get_docstring(ast.parse(read(path)), clean=True)
     if not doc:
         raise GenError('%s has no module docstring' % path)
@@ -631,8 +825,11 @@ def docstring_parts(path):
     summary = paragraphs[0]
     mirrors = [p for p in paragraphs if p.startswith('Mirrors')]
     if not mirrors:
-        raise GenError('%s: no "Mirrors ..." paragraph in the docstring'
-                       % path)
+        if not any(p.startswith('Beyond') for p in paragraphs):
+            raise GenError('%s: no "Mirrors ..." or "Beyond ..." paragraph '
+                           'in the docstring' % path)
+        subject = ' '.join(summary.split()).rstrip('.')
+        return subject, summary, None, paragraphs[1:]
     origin = ' '.join(mirrors[0].split())
     match = re.match(r'Mirrors "([^"]+)"', origin)
     if not match:
@@ -663,13 +860,21 @@ def commit_message(module, first):
     description = [summary] + rest
     if first:
         description.append(FIRST_PATCH_NOTE)
+    if origin is None:
+        # Our own change, no upstream counterpart (the "Beyond ..."
+        # paragraph of the description says so); not proposed upstream.
+        origin_field, forwarded = 'Origin: vendor', 'Forwarded: no'
+    else:
+        origin_field = dep3_field('Origin',
+                                  ['vendor, mirrors upstream ' + origin])
+        forwarded = 'Forwarded: not-needed'
     return '\n'.join([
         subject,
         '',
         dep3_field('Description', description),
         'Author: %s <%s>' % (AUTHOR_NAME, AUTHOR_EMAIL),
-        dep3_field('Origin', ['vendor, mirrors upstream ' + origin]),
-        'Forwarded: not-needed',
+        origin_field,
+        forwarded,
         'Last-Update: %s' % LAST_UPDATE,
         '',
     ])
