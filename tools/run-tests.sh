@@ -30,16 +30,14 @@ step patches env PATCHES_PREFIX_TESTS="${PATCHES_PREFIX_TESTS-RecoveryTestCase|i
     bash tools/check_patches.sh
 step bench python benchmarks/bench_init_host.py --sizes 100,1000
 
-passed=$(python -m stestr last --subunit | subunit-stats 2>/dev/null \
-         | sed -n 's/^Passed tests: *//p')
-ran=$(python -m stestr last --subunit | subunit-stats 2>/dev/null \
-      | sed -n 's/^Total tests: *//p')
-skipped=$(python -m stestr last --subunit | subunit-stats 2>/dev/null \
-          | sed -n 's/^Skipped tests: *//p')
-failed=$(( ${ran:-0} - ${passed:-0} - ${skipped:-0} ))
+stats=$(python -m stestr last --subunit 2>/dev/null | subunit-stats 2>/dev/null)
+passed=$(echo "$stats" | sed -n 's/^Passed tests: *//p')
+failed=$(echo "$stats" | sed -n 's/^Failed tests: *//p')
+skipped=$(echo "$stats" | sed -n 's/^Skipped tests: *//p')
+passed=${passed:-0} failed=${failed:-0} skipped=${skipped:-0}
 echo
 if [ ${#failed_steps[@]} -ne 0 ]; then
     echo "failed steps: ${failed_steps[*]}"
 fi
-echo "tests: ${passed:-0} passed, ${failed} failed, ${skipped:-0} skipped"
-[ ${#failed_steps[@]} -eq 0 ] && [ "$failed" -eq 0 ] && [ "${passed:-0}" -gt 0 ]
+echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
+[ ${#failed_steps[@]} -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
