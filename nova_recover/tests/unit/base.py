@@ -20,11 +20,14 @@ from nova.compute import power_state
 from nova.compute import utils as compute_utils
 from nova.compute import vm_states
 from nova import context
+from nova.network import model as network_model
+from nova import objects
 from nova import test
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.unit.api.openstack import fakes
 from nova.tests.unit import fake_instance
 
+from nova_recover import evidence
 from nova_recover.tests import fixtures as recover_fixtures
 
 
@@ -47,14 +50,28 @@ class InitInstanceTestCase(test.NoDBTestCase):
         self.useFixture(nova_fixtures.EventReporterStub())
         self.mock_fault = self.useFixture(fixtures.MockPatchObject(
             compute_utils, 'add_instance_fault_from_exc')).mock
+        # Every operation reached this host and died: evidence.py reads
+        # that from instance actions, which a test without a database has
+        # none of. Tests of the queued case patch it again.
+        self.mock_queued = self.useFixture(fixtures.MockPatchObject(
+            evidence, 'queued', return_value=False)).mock
+        self.useFixture(fixtures.MockPatchObject(
+            evidence, 'close_interrupted', return_value=0))
+        self.mock_plug = self.useFixture(fixtures.MockPatchObject(
+            self.compute.driver, 'plug_vifs')).mock
 
     def _instance(self, task_state, vm_state=vm_states.ACTIVE,
                   power=power_state.RUNNING, **kwargs):
         kwargs.setdefault('uuid', uuids.instance)
-        return fake_instance.fake_instance_obj(
+        instance = fake_instance.fake_instance_obj(
             self.context, project_id=fakes.FAKE_PROJECT_ID,
             host=self.compute.host, task_state=task_state,
             vm_state=vm_state, power_state=power, **kwargs)
+        # nova's own start-up path reads it to plug the VIFs.
+        instance.info_cache = objects.InstanceInfoCache(
+            network_info=network_model.NetworkInfo())
+        instance.obj_reset_changes()
+        return instance
 
     def assertFault(self, instance, text):
         """The instance fault recorded for the instance names text."""

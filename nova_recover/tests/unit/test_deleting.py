@@ -29,8 +29,6 @@ class DeletingRecoveryTestCase(base.InitInstanceTestCase):
         self.mock_get_bdms = self.useFixture(test.fixtures.MockPatchObject(
             objects.BlockDeviceMappingList, 'get_by_instance_uuid',
             return_value=self.bdms)).mock
-        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'plug_vifs')).mock
 
     def _init(self, instance, delete_error=None, save_error=None):
         with test.nested(

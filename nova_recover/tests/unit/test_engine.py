@@ -19,8 +19,6 @@ from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import exception
-from nova.network import model as network_model
-from nova import objects
 from nova.objects import fields
 from nova import test
 from nova.virt import hardware
@@ -49,19 +47,8 @@ class EngineTestCase(base.InitInstanceTestCase):
         super().setUp()
         # Closing the interrupted action events needs the DB.
         self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'close_interrupted', return_value=0))
-        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'plug_vifs')).mock
-        self.useFixture(test.fixtures.MockPatchObject(
             self.compute.driver, 'get_info',
             return_value=hardware.InstanceInfo(state=power_state.RUNNING)))
-
-    def _instance(self, *args, **kwargs):
-        instance = super()._instance(*args, **kwargs)
-        instance.info_cache = objects.InstanceInfoCache(
-            network_info=network_model.NetworkInfo())
-        instance.obj_reset_changes()
-        return instance
 
     def _use_rule(self, outcome=recover_base.HANDLED, error=None):
         rule = mock.Mock(spec=['STATES', 'OWNED_VM_STATES', 'owns',
@@ -144,7 +131,7 @@ class EngineTestCase(base.InitInstanceTestCase):
         instance.host = 'other-host'
         instance.obj_reset_changes()
         with test.nested(
-            mock.patch.object(evidence, 'queued'),
+            mock.patch.object(evidence, 'queued', new=self.mock_queued),
             mock.patch.object(self.compute, '_delete_instance'),
             mock.patch.object(instance, 'save'),
             mock.patch.object(manager.LOG, 'warning'),
@@ -253,7 +240,8 @@ class EngineTestCase(base.InitInstanceTestCase):
         instance = self._instance(task_states.POWERING_ON,
                                   vm_state=vm_states.STOPPED)
         with test.nested(
-            mock.patch.object(evidence, 'queued', return_value=True),
+            mock.patch.object(evidence, 'queued',
+                              new=mock.Mock(return_value=True)),
             mock.patch.object(instance, 'save'),
         ) as (mock_queued, mock_save):
             self.compute._init_instance(self.context, instance)
@@ -270,7 +258,8 @@ class EngineTestCase(base.InitInstanceTestCase):
         instance = self._instance(task_states.POWERING_ON,
                                   vm_state=vm_states.STOPPED)
         with test.nested(
-            mock.patch.object(evidence, 'queued', return_value=True),
+            mock.patch.object(evidence, 'queued',
+                              new=mock.Mock(return_value=True)),
             mock.patch.object(self.compute, 'start_instance'),
             mock.patch.object(instance, 'save'),
         ) as (_queued, mock_start, mock_save):
@@ -281,7 +270,8 @@ class EngineTestCase(base.InitInstanceTestCase):
     def test_not_queued_runs_the_rule(self):
         rule = self._use_rule()
         instance = self._instance(task_states.POWERING_ON)
-        with mock.patch.object(evidence, 'queued', return_value=False):
+        with mock.patch.object(evidence, 'queued',
+                               new=mock.Mock(return_value=False)):
             self.compute._init_instance(self.context, instance)
         rule.recover.assert_called_once_with(self.compute, self.context,
                                              instance)
@@ -290,8 +280,8 @@ class EngineTestCase(base.InitInstanceTestCase):
         rule = self._use_rule()
         instance = self._instance(task_states.POWERING_ON)
         with mock.patch.object(
-                evidence, 'queued',
-                side_effect=test.TestingException('no evidence')):
+                evidence, 'queued', new=mock.Mock(
+                    side_effect=test.TestingException('no evidence'))):
             self.compute._init_instance(self.context, instance)
         rule.recover.assert_called_once_with(self.compute, self.context,
                                              instance)

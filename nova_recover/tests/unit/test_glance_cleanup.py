@@ -22,7 +22,6 @@ from nova import objects
 from nova import test
 from nova.virt import hardware
 
-from nova_recover import evidence
 from nova_recover import glance_cleanup
 from nova_recover.tests.unit import base
 
@@ -105,12 +104,6 @@ class ImageRuleCleanupTestCase(base.InitInstanceTestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'queued', return_value=False))
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'close_interrupted'))
-        self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'plug_vifs'))
         self.useFixture(test.fixtures.MockPatchObject(
             self.compute.driver, 'get_info',
             return_value=hardware.InstanceInfo(state=power_state.RUNNING)))

@@ -16,12 +16,9 @@ from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import exception
-from nova.network import model as network_model
-from nova import objects
 from nova import test
 from nova.virt import hardware
 
-from nova_recover import evidence
 from nova_recover.tests.unit import base
 
 
@@ -32,28 +29,12 @@ class ImageRecoveryTestCase(base.InitInstanceTestCase):
 
     def setUp(self):
         super().setUp()
-        # The request reached this host and died (evidence.py decides that
-        # from the instance actions, which these tests have no DB for).
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'queued', return_value=False))
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'close_interrupted', return_value=0))
-        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'plug_vifs')).mock
         self.useFixture(test.fixtures.MockPatchObject(
             self.compute.driver, 'get_info',
             return_value=hardware.InstanceInfo(state=power_state.RUNNING)))
         # No image left behind by the upload to clean up in glance.
         self.useFixture(test.fixtures.MockPatchObject(
             self.compute.image_api, 'get_all', return_value=[]))
-
-    def _instance(self, *args, **kwargs):
-        instance = super()._instance(*args, **kwargs)
-        # nova's own path reads the network info to plug the VIFs.
-        instance.info_cache = objects.InstanceInfoCache(
-            network_info=network_model.NetworkInfo())
-        instance.obj_reset_changes()
-        return instance
 
     def _assert_cleared(self, task_state, vm_state=vm_states.ACTIVE):
         instance = self._instance(task_state, vm_state=vm_state)

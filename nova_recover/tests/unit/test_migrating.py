@@ -23,7 +23,6 @@ from nova import objects
 from nova import test
 from nova.virt import hardware
 
-from nova_recover import evidence
 from nova_recover.tests.unit import base
 
 SOURCE_ALLOCATIONS = {uuids.source_rp: {'resources': {'VCPU': 1}}}
@@ -33,12 +32,6 @@ class LiveMigrationRecoveryTestCase(base.InitInstanceTestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'queued', return_value=False))
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'close_interrupted'))
-        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'plug_vifs')).mock
         self.mock_info = self.useFixture(test.fixtures.MockPatchObject(
             self.compute.driver, 'get_info',
             return_value=hardware.InstanceInfo(

@@ -16,8 +16,6 @@ from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import exception
-from nova.network import model as network_model
-from nova import objects
 from nova import test
 
 from nova_recover.tests.unit import base
@@ -25,20 +23,13 @@ from nova_recover.tests.unit import base
 
 class PasswordRecoveryTestCase(base.InitInstanceTestCase):
 
-    def _instance(self, *args, **kwargs):
-        instance = super()._instance(*args, **kwargs)
-        # nova's own start-up path reads the network info to plug VIFs.
-        instance.info_cache = objects.InstanceInfoCache(
-            network_info=network_model.NetworkInfo())
-        instance.obj_reset_changes()
-        return instance
-
     def _init(self, instance, save_error=None):
         with test.nested(
             mock.patch.object(self.compute, '_get_power_state',
                               return_value=instance.power_state),
             mock.patch.object(self.compute.driver, 'set_admin_password'),
-            mock.patch.object(self.compute.driver, 'plug_vifs'),
+            mock.patch.object(self.compute.driver, 'plug_vifs',
+                              new=self.mock_plug),
             mock.patch.object(instance, 'save', side_effect=save_error),
         ) as (_power, mock_password, mock_plug, mock_save):
             self.compute._init_instance(self.context, instance)

@@ -16,8 +16,6 @@ from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import exception
-from nova.network import model as network_model
-from nova import objects
 from nova import test
 from nova.virt import hardware
 
@@ -25,14 +23,6 @@ from nova_recover.tests.unit import base
 
 
 class PauseRecoveryTestCase(base.InitInstanceTestCase):
-
-    def _instance(self, *args, **kwargs):
-        instance = super()._instance(*args, **kwargs)
-        # nova's own start-up path reads the network info to plug VIFs.
-        instance.info_cache = objects.InstanceInfoCache(
-            network_info=network_model.NetworkInfo())
-        instance.obj_reset_changes()
-        return instance
 
     def _init(self, instance, guest_state, save_error=None, after=None):
         """Start up with the guest in guest_state (None: it is gone).
@@ -52,7 +42,8 @@ class PauseRecoveryTestCase(base.InitInstanceTestCase):
             info = {'side_effect': get_info}
         with test.nested(
             mock.patch.object(self.compute.driver, 'get_info', **info),
-            mock.patch.object(self.compute.driver, 'plug_vifs'),
+            mock.patch.object(self.compute.driver, 'plug_vifs',
+                              new=self.mock_plug),
             mock.patch.object(self.compute.driver,
                               'resume_state_on_host_boot'),
             mock.patch.object(instance, 'save', side_effect=save_error),

@@ -21,7 +21,6 @@ from nova import exception
 from nova import test
 from nova.virt import hardware
 
-from nova_recover import evidence
 from nova_recover.tests.unit import base
 
 
@@ -30,14 +29,6 @@ class PoweringRecoveryTestCase(base.InitInstanceTestCase):
 
     def setUp(self):
         super().setUp()
-        # The request reached this host and died (evidence.py decides that
-        # from the instance actions, which these tests have no DB for).
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'queued', return_value=False))
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'close_interrupted', return_value=0))
-        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'plug_vifs')).mock
         self.mock_get_info = self.useFixture(test.fixtures.MockPatchObject(
             self.compute.driver, 'get_info')).mock
 

@@ -21,7 +21,6 @@ from nova import exception
 from nova import test
 from nova.virt import hardware
 
-from nova_recover import evidence
 from nova_recover import reboot
 from nova_recover.tests.unit import base
 
@@ -37,14 +36,6 @@ class RebootRecoveryTestCase(base.InitInstanceTestCase):
 
     def setUp(self):
         super().setUp()
-        # The request reached this host and died (evidence.py decides that
-        # from the instance actions, which these tests have no DB for).
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'queued', return_value=False))
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'close_interrupted', return_value=0))
-        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'plug_vifs')).mock
         self.mock_get_info = self.useFixture(test.fixtures.MockPatchObject(
             self.compute.driver, 'get_info')).mock
 
@@ -154,7 +145,7 @@ class RebootRecoveryTestCase(base.InitInstanceTestCase):
 
     # Started, guest running: only the state is recorded.
 
-    @ddt.idata((t, vm) for t in reboot.STARTED for vm in VM_STATES)
+    @ddt.idata((t, vm) for t in sorted(reboot.STARTED) for vm in VM_STATES)
     @ddt.unpack
     def test_started_guest_running_settles_active(self, task_state,
                                                   vm_state):

@@ -27,7 +27,8 @@ class RebuildRecoveryTestCase(base.InitInstanceTestCase):
     def _assert_errored(self, task_state, vm_state):
         instance = self._instance(task_state, vm_state=vm_state)
         with test.nested(
-            mock.patch.object(self.compute.driver, 'plug_vifs'),
+            mock.patch.object(self.compute.driver, 'plug_vifs',
+                              new=self.mock_plug),
             mock.patch.object(instance, 'save'),
         ) as (mock_plug, mock_save):
             self.compute._init_instance(self.context, instance)

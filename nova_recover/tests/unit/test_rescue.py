@@ -16,12 +16,9 @@ from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import exception
-from nova.network import model as network_model
-from nova import objects
 from nova import test
 from nova.virt import hardware
 
-from nova_recover import evidence
 from nova_recover.tests.unit import base
 
 
@@ -29,12 +26,6 @@ class RescueRecoveryTestCase(base.InitInstanceTestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'queued', return_value=False))
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'close_interrupted'))
-        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'plug_vifs')).mock
         self.mock_info = self.useFixture(test.fixtures.MockPatchObject(
             self.compute.driver, 'get_info',
             return_value=hardware.InstanceInfo(
@@ -43,13 +34,6 @@ class RescueRecoveryTestCase(base.InitInstanceTestCase):
             self.compute.driver, 'unrescue')).mock
         self.mock_rescue = self.useFixture(test.fixtures.MockPatchObject(
             self.compute.driver, 'rescue')).mock
-
-    def _instance(self, *args, **kwargs):
-        instance = super()._instance(*args, **kwargs)
-        instance.info_cache = objects.InstanceInfoCache(
-            network_info=network_model.NetworkInfo())
-        instance.obj_reset_changes()
-        return instance
 
     def _assert_unrescued(self, task_state, vm_state, guest, expected):
         self.mock_info.return_value = hardware.InstanceInfo(state=guest)

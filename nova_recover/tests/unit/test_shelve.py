@@ -24,7 +24,6 @@ from nova import objects
 from nova import test
 from nova.virt import hardware
 
-from nova_recover import evidence
 from nova_recover.tests.unit import base
 
 SHELVED_KEYS = {'shelved_at': '2026-01-01T00:00:00',
@@ -38,12 +37,6 @@ class ShelveRecoveryTestCase(base.InitInstanceTestCase):
         super().setUp()
         # The engine's evidence reads the database; these requests reached
         # the host.
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'queued', return_value=False))
-        self.useFixture(test.fixtures.MockPatchObject(
-            evidence, 'close_interrupted'))
-        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'plug_vifs')).mock
         self.mock_info = self.useFixture(test.fixtures.MockPatchObject(
             self.compute.driver, 'get_info')).mock
         self.image_api = mock.Mock()

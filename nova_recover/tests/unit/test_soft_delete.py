@@ -16,8 +16,6 @@ from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import exception
-from nova.network import model as network_model
-from nova import objects
 from nova import test
 from nova.virt import hardware
 
@@ -32,18 +30,9 @@ class SoftDeleteRecoveryTestCase(base.InitInstanceTestCase):
 
     def setUp(self):
         super().setUp()
-        self.mock_plug = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'plug_vifs')).mock
         self.useFixture(test.fixtures.MockPatchObject(
             self.compute.driver, 'get_info',
             return_value=hardware.InstanceInfo(state=power_state.RUNNING)))
-
-    def _instance(self, *args, **kwargs):
-        instance = super()._instance(*args, **kwargs)
-        instance.info_cache = objects.InstanceInfoCache(
-            network_info=network_model.NetworkInfo())
-        instance.obj_reset_changes()
-        return instance
 
     def _init(self, instance, method, side_effect):
         with test.nested(
