@@ -98,8 +98,8 @@ fi
 say "$sdist sha256 ok"
 end
 
-# 2. Apply with patch -p1 (no fuzz, no offset) and with git am; both
-#    trees must be identical.
+# 2. Apply with patch -p1 (no fuzz, no offset), with git am and, where it
+#    is installed, with quilt; the trees must be identical.
 begin "2. apply the series"
 mapfile -t series < <(grep -v '^\s*$' "$top/patches/series")
 npatches=${#series[@]}
@@ -120,7 +120,21 @@ unpack "$gitam"
 if ! diff -r -q -x .git "$quilt" "$gitam"; then
     fail "patch -p1 and git am give different trees"
 fi
-say "$applied/$npatches patches applied with patch -p1 and git am"
+tools="patch -p1 and git am"
+if command -v quilt >/dev/null; then
+    realquilt=$work/quilt
+    unpack "$realquilt" && mkdir "$realquilt/patches" &&
+        cp "$top"/patches/* "$realquilt/patches/" &&
+        (cd "$realquilt" && QUILT_PATCHES=patches quilt push -q -a \
+             --fuzz=0 >/dev/null) ||
+        fail "quilt push -a --fuzz=0"
+    diff -r -q -x .pc -x patches "$quilt" "$realquilt" ||
+        fail "patch -p1 and quilt give different trees"
+    tools="patch -p1, git am and quilt"
+else
+    say "quilt is not installed: quilt push not tried"
+fi
+say "$applied/$npatches patches applied with $tools"
 (cd "$quilt" && "$python" -m flake8 nova/compute/startup_recovery \
     nova/compute/manager.py nova/tests/unit/compute/test_compute_mgr.py) ||
     fail "flake8 (nova's tox.ini config) on the patched files"
