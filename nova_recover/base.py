@@ -16,7 +16,8 @@ A rule module exposes ``owns(instance)`` and
 ``recover(manager, context, instance)``. ``recover`` returns HANDLED when
 the instance needs nothing more at start-up, or CONTINUE when the
 transitional state is cleaned and nova's own start-up path (plug VIFs,
-resume the guest) must still run. It may raise: the engine turns the
+resume the guest) must still run. It may raise: the engine backs off on
+a lost compare-and-swap (UnexpectedTaskStateError) and turns any other
 exception into ERROR plus an instance fault.
 
 This module must not import nova.compute.manager: the patch series puts

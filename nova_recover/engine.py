@@ -39,6 +39,8 @@ objects; everything here, and every rule, works on nova.objects.Instance.
 
 from oslo_log import log as logging
 
+from nova import exception
+
 from nova_recover import base
 from nova_recover import build
 from nova_recover import deleting
@@ -149,6 +151,14 @@ def _recover(manager, context, instance, default, task_state):
     if rule is not None:
         try:
             outcome = rule.recover(manager, context, instance)
+        except exception.UnexpectedTaskStateError as exc:
+            # A compare-and-swap lost, in the rule or in the nova method it
+            # re-ran: a newer request owns the instance. (InstanceNotFound
+            # is not caught here: drivers raise it for a missing guest too,
+            # and set_error already backs off when the row is gone.)
+            LOG.info('Start-up recovery lost a race, leaving the instance '
+                     'alone: %s', exc, instance=instance)
+            return
         except Exception as exc:
             LOG.exception('Start-up recovery of %(op)s failed',
                           {'op': base.operation_of(instance, task_state)},

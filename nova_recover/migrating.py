@@ -37,7 +37,6 @@ from oslo_log import log as logging
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
-from nova import exception
 from nova import objects
 
 from nova_recover import base
@@ -60,15 +59,9 @@ def recover(manager, context, instance):
          if m.migration_type == 'live-migration' and
          m.status not in TERMINAL),
         key=lambda m: m.id)
-    try:
-        # Aborts a running migration, marks it error and clears the task
-        # state with expected_task_state MIGRATING.
-        manager._reset_live_migration(context, instance)
-    except (exception.UnexpectedTaskStateError,
-            exception.InstanceNotFound) as exc:
-        LOG.info('Start-up recovery lost a race, leaving the instance '
-                 'alone: %s', exc, instance=instance)
-        return base.HANDLED
+    # Aborts a running migration, marks it error and clears the task
+    # state with expected_task_state MIGRATING.
+    manager._reset_live_migration(context, instance)
     for migration in migrations:
         migration.status = 'error'
         migration.save()

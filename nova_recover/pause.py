@@ -42,7 +42,6 @@ from oslo_log import log as logging
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
-from nova import exception
 
 from nova_recover import base
 
@@ -74,13 +73,7 @@ def recover(manager, context, instance):
             current == power_state.PAUSED):
         LOG.info('Unpause interrupted by a nova-compute restart, retrying '
                  'it', instance=instance)
-        try:
-            manager.unpause_instance(context, instance)
-        except (exception.UnexpectedTaskStateError,
-                exception.InstanceNotFound) as exc:
-            LOG.info('Start-up recovery lost a race, leaving the instance '
-                     'alone: %s', exc, instance=instance)
-            return base.HANDLED
+        manager.unpause_instance(context, instance)
         return base.CONTINUE
     vm_state = base.VM_STATE_OF_GUEST[current]
     if task_state in SUSPEND_STATES and current == power_state.SHUTDOWN:

@@ -132,15 +132,10 @@ def _finish_offload(manager, context, instance):
     if instance.flavor.extra_specs.get('accel:device_profile'):
         accel_uuids = cyborg.get_client(
             context).get_arq_uuids_for_instance(instance)
-    try:
-        # Saves with expected_task_state SHELVING or SHELVING_OFFLOADING.
-        manager._shelve_offload_instance(context, instance,
-                                         clean_shutdown=False,
-                                         accel_uuids=accel_uuids)
-    except (exception.UnexpectedTaskStateError,
-            exception.InstanceNotFound) as exc:
-        LOG.info('Start-up recovery lost a race, leaving the instance '
-                 'alone: %s', exc, instance=instance)
+    # Saves with expected_task_state SHELVING or SHELVING_OFFLOADING.
+    manager._shelve_offload_instance(context, instance,
+                                     clean_shutdown=False,
+                                     accel_uuids=accel_uuids)
     return base.HANDLED
 
 

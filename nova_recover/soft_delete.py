@@ -33,7 +33,6 @@ fault.
 from oslo_log import log as logging
 
 from nova.compute import task_states
-from nova import exception
 
 from nova_recover import base
 
@@ -50,19 +49,13 @@ def recover(manager, context, instance):
     task_state = instance.task_state
     LOG.info('%s interrupted by a nova-compute restart, running it again',
              base.operation_of(instance).capitalize(), instance=instance)
-    try:
-        if task_state == task_states.SOFT_DELETING:
-            manager.soft_delete_instance(context, instance)
-            # Nova's start-up path has nothing to do for SOFT_DELETED.
-            return base.HANDLED
-        manager.restore_instance(context, instance)
-    except (exception.UnexpectedTaskStateError,
-            exception.InstanceNotFound) as exc:
-        # The manager's own compare-and-swap lost: a newer request (a
-        # delete, most likely) owns the instance now.
-        LOG.info('Start-up recovery lost a race, leaving the instance '
-                 'alone: %s', exc, instance=instance)
+    # A lost compare-and-swap in the manager method (a newer request, a
+    # delete most likely) is the engine's to handle: it backs off.
+    if task_state == task_states.SOFT_DELETING:
+        manager.soft_delete_instance(context, instance)
+        # Nova's start-up path has nothing to do for SOFT_DELETED.
         return base.HANDLED
+    manager.restore_instance(context, instance)
     # Restored and ACTIVE: the normal start-up path plugs its VIFs, as
     # for any other ACTIVE instance.
     return base.CONTINUE

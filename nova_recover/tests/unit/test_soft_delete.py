@@ -34,10 +34,10 @@ class SoftDeleteRecoveryTestCase(base.InitInstanceTestCase):
             self.compute.driver, 'get_info',
             return_value=hardware.InstanceInfo(state=power_state.RUNNING)))
 
-    def _init(self, instance, method, side_effect):
+    def _init(self, instance, method, side_effect, save_error=None):
         with test.nested(
             mock.patch.object(self.compute, method, side_effect=side_effect),
-            mock.patch.object(instance, 'save'),
+            mock.patch.object(instance, 'save', side_effect=save_error),
         ) as (mock_method, mock_save):
             self.compute._init_instance(self.context, instance)
         mock_method.assert_called_once_with(self.context, instance)
@@ -101,11 +101,13 @@ class SoftDeleteRecoveryTestCase(base.InitInstanceTestCase):
         self.mock_plug.assert_not_called()
 
     def test_restore_lost_race_to_delete(self):
+        """The row is gone: the ERROR save finds it gone too, no fault."""
         instance = self._instance(task_states.RESTORING,
                                   vm_state=vm_states.SOFT_DELETED)
-        mock_save = self._init(
-            instance, 'restore_instance',
-            exception.InstanceNotFound(instance_id=instance.uuid))
-        mock_save.assert_not_called()
+        gone = exception.InstanceNotFound(instance_id=instance.uuid)
+        mock_save = self._init(instance, 'restore_instance', gone,
+                               save_error=gone)
+        mock_save.assert_called_once_with(
+            expected_task_state=[task_states.RESTORING])
         self.mock_fault.assert_not_called()
         self.mock_plug.assert_not_called()
