@@ -16,15 +16,8 @@ The order of RULES matters where two rules could claim one instance:
 ``deleting`` comes first because a delete is what the user asked for
 last, whatever else the instance was doing; ``build`` comes next because
 a guest that never finished spawning has nothing to reboot, power or
-snapshot. The remaining rules own disjoint task states.
-``rebuild`` follows the six: REBUILD* task states, to ERROR with a fault.
-``pause``: PAUSING, UNPAUSING, SUSPENDING, RESUMING, settled from the guest.
-``password``: UPDATING_PASSWORD, cleared.
-``soft_delete``: SOFT_DELETING and RESTORING, re-run.
-``shelve``: SHELVING*, SHELVING_OFFLOADING, UNSHELVING, undone or finished.
-``rescue``: RESCUING, UNRESCUING, back on the original disk via unrescue.
-``resize``: RESIZE_*, reverted on the source host, else ERROR with a fault.
-``migrating``: MIGRATING, nova's reset plus migration/allocation cleanup.
+snapshot. The remaining rules own disjoint task states; doc/coverage.rst
+(generated from coverage.py) lists which rule owns which.
 
 Before any rule, an instance whose request may still be on the message
 queue is left alone (see evidence.py), so every rule only ever sees an
