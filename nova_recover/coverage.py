@@ -29,11 +29,17 @@ from nova.compute import task_states
 from nova.compute import vm_states
 from nova.objects import fields
 
-from nova_recover import engine
-from nova_recover import evidence
+from nova_recover.recovery import engine
+from nova_recover.recovery import evidence
 
 API = 'API'
 COMPUTE = 'compute'
+COMPUTE_THEN_CAST = 'compute, then cast'
+
+# Task states that one nova-compute saves just before it casts the next
+# step to another host, which instance.host already names: at that
+# host's start-up the cast may still be queued.
+CAST_BY_COMPUTE = frozenset([task_states.RESIZE_MIGRATED])
 
 # Task states that the API (or the conductor, for a build) writes before
 # it casts to nova-compute: at start-up the request may still be queued.
@@ -250,8 +256,12 @@ def owner(task_state):
 
 
 def set_by(task_state):
-    """API or compute: who writes task_state (see API_SET)."""
-    return API if task_state in API_SET else COMPUTE
+    """Who writes task_state (see API_SET and CAST_BY_COMPUTE)."""
+    if task_state in API_SET:
+        return API
+    if task_state in CAST_BY_COMPUTE:
+        return COMPUTE_THEN_CAST
+    return COMPUTE
 
 
 def evidence_class(task_state):
@@ -275,7 +285,7 @@ def recovery_end(task_state):
         return 'STUCK: no owner'
     ends = getattr(rule, 'ENDS', None) or {}
     return ends.get(task_state) or ENDS.get(
-        task_state, 'see nova_recover/%s.py' % rule_name(rule))
+        task_state, 'see nova_recover/rules/%s.py' % rule_name(rule))
 
 
 Row = collections.namedtuple(

@@ -73,7 +73,7 @@ def _check_signature(func):
 
 
 def _wrap(original):
-    from nova_recover import engine
+    from nova_recover.recovery import engine
 
     @functools.wraps(original)
     def _init_instance(self, context, instance):

@@ -11,7 +11,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Write doc/coverage.rst from nova_recover.coverage.
+"""Write doc/source/coverage.rst from nova_recover.coverage.
 
 Usage: tools/gen_coverage_doc.py [--check] [PATH]
 
@@ -27,7 +27,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-DEFAULT = os.path.join(ROOT, 'doc', 'coverage.rst')
+DEFAULT = os.path.join(ROOT, 'doc', 'source', 'coverage.rst')
 
 HEADER = """\
 ..
@@ -47,7 +47,7 @@ it at nova-compute start-up, and where the instance ends.
   process.
 - *evidence*: for an API-set state, start-up leaves the instance alone
   unless the named ``compute_<method>`` instance action event exists on
-  this host (nova_recover/evidence.py); "always reached" states are
+  this host (nova_recover/recovery/evidence.py); "always reached" states are
   recovered at once.
 - *vm_states*: those the API or nova-compute allow with the task state;
   the census test (nova_recover/tests/functional/test_census.py) builds
@@ -79,7 +79,7 @@ def _nova_version():
 
 
 def render():
-    """The text of doc/coverage.rst for the code as it is now."""
+    """The text of doc/source/coverage.rst for the code as it is now."""
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     from nova_recover import coverage

@@ -10,9 +10,24 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+import collections
+import contextlib
+import functools
+import importlib
 import os
+import threading
 
 import fixtures
+import oslo_messaging as messaging
+from oslo_serialization import jsonutils
+
+from nova.compute import manager as compute_manager
+from nova.conductor import manager as conductor_manager
+from nova.db.main import api as db_api
+from nova import exception
+from nova.objects import base as objects_base
+from nova import rpc
+from nova.tests import fixtures as nova_fixtures
 
 import nova_recover
 
@@ -35,3 +50,156 @@ class Overlay(fixtures.Fixture):
 def native():
     """Whether the tests run against a patched nova, overlay off."""
     return os.environ.get('NOVA_RECOVER_NATIVE', '') in ('1', 'true')
+
+
+# Where the calling thread (or greenthread, under eventlet) stands:
+# 'compute' counts nested compute-side calls, 'conductor' is set while a
+# remotable call is being served.
+_where = threading.local()
+
+
+def on_compute_side():
+    """Whether the calling thread runs as nova-compute (no database)."""
+    return (getattr(_where, 'compute', 0) > 0 and
+            not getattr(_where, 'conductor', False))
+
+
+@contextlib.contextmanager
+def _compute_side():
+    _where.compute = getattr(_where, 'compute', 0) + 1
+    try:
+        yield
+    finally:
+        _where.compute -= 1
+
+
+@contextlib.contextmanager
+def _conductor_side():
+    before = getattr(_where, 'conductor', False)
+    _where.conductor = True
+    try:
+        yield
+    finally:
+        _where.conductor = before
+
+
+RoundTrip = collections.namedtuple('RoundTrip', ['method', 'target'])
+
+
+class ConductorIndirection(object):
+    """nova-conductor as nova-compute reaches it, served in-process.
+
+    What nova/cmd/compute.py sets as NovaObject.indirection_api, with a
+    real ConductorManager behind it. Arguments and results cross as JSON
+    of NovaObjectSerializer primitives, as they do over RPC, and the
+    conductor side alone may use the database. It is only "there" for
+    compute-side code: everything else in the process keeps nova's
+    direct calls, which is how the test harness runs the other services.
+    """
+
+    def __init__(self):
+        self.conductor = conductor_manager.ConductorManager()
+        self.serializer = rpc.RequestContextSerializer(
+            objects_base.NovaObjectSerializer())
+        self.round_trips = []
+
+    def __bool__(self):
+        return on_compute_side()
+
+    def _call(self, context, method, target, **kwargs):
+        self.round_trips.append(RoundTrip(method, target))
+        wire = jsonutils.dumps({
+            'context': self.serializer.serialize_context(context),
+            'args': {name: self.serializer.serialize_entity(context, value)
+                     for name, value in kwargs.items()}})
+        with _conductor_side():
+            message = jsonutils.loads(wire)
+            ctxt = self.serializer.deserialize_context(message['context'])
+            args = {name: self.serializer.deserialize_entity(ctxt, value)
+                    for name, value in message['args'].items()}
+            try:
+                result = getattr(self.conductor, method)(ctxt, **args)
+            except messaging.ExpectedException as exc:
+                # The RPC layer re-raises nova's own exception remotely.
+                raise exc.exc_info[1]
+            reply = jsonutils.dumps(
+                self.serializer.serialize_entity(ctxt, result))
+        return self.serializer.deserialize_entity(context,
+                                                  jsonutils.loads(reply))
+
+    def object_class_action_versions(self, context, objname, objmethod,
+                                     object_versions, args, kwargs):
+        return self._call(context, 'object_class_action_versions',
+                          '%s.%s' % (objname, objmethod),
+                          objname=objname, objmethod=objmethod,
+                          object_versions=object_versions,
+                          args=args, kwargs=kwargs)
+
+    def object_action(self, context, objinst, objmethod, args, kwargs):
+        return self._call(context, 'object_action',
+                          '%s.%s' % (objinst.obj_name(), objmethod),
+                          objinst=objinst, objmethod=objmethod,
+                          args=args, kwargs=kwargs)
+
+    def object_backport_versions(self, context, objinst, object_versions):
+        return self._call(context, 'object_backport_versions',
+                          objinst['nova_object.name'],
+                          objinst=objinst, object_versions=object_versions)
+
+
+class ProductionShape(fixtures.Fixture):
+    """Run the overlay's entry points as a real nova-compute runs them.
+
+    nova/cmd/compute.py forbids the database (DISABLE_DB_ACCESS) and
+    sends every remotable call to nova-conductor. Here the same holds
+    while ComputeManager._init_instance runs (with the nova methods that
+    a rule re-runs inside it) and during every pass of the deferred
+    sweep: a direct database call raises DBNotAllowed, and remotable
+    calls go through ConductorIndirection. Use it after Overlay, so that
+    it wraps whatever _init_instance the test runs.
+
+    ``round_trips`` lists the conductor calls made so far.
+    """
+
+    def _setUp(self):
+        self.indirection = ConductorIndirection()
+        self.useFixture(nova_fixtures.IndirectionAPIFixture(self.indirection))
+        check = db_api._check_db_access
+
+        def check_db_access():
+            if on_compute_side():
+                raise exception.DBNotAllowed(binary='nova-compute')
+            check()
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.db.main.api._check_db_access', check_db_access))
+        cls = compute_manager.ComputeManager
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.compute.manager.ComputeManager._init_instance',
+            _on_compute_side(cls.__dict__['_init_instance'])))
+        sweep = importlib.import_module(
+            'nova.compute.startup_recovery.sweep' if native() else
+            'nova_recover.recovery.sweep')
+        self.useFixture(fixtures.MonkeyPatch(
+            sweep.__name__ + '.sweep_once',
+            _on_compute_side(sweep.sweep_once)))
+
+    @property
+    def round_trips(self):
+        return self.indirection.round_trips
+
+    def compute_side(self):
+        """A block that runs as nova-compute would (no database)."""
+        return _compute_side()
+
+    def conductor_side(self):
+        """A block that runs as another service would, such as the API."""
+        return _conductor_side()
+
+
+def _on_compute_side(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with _compute_side():
+            return func(*args, **kwargs)
+    return wrapper

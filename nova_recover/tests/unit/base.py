@@ -27,7 +27,7 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.unit.api.openstack import fakes
 from nova.tests.unit import fake_instance
 
-from nova_recover import evidence
+from nova_recover.recovery import evidence
 from nova_recover.tests import fixtures as recover_fixtures
 
 
@@ -59,6 +59,9 @@ class InitInstanceTestCase(test.NoDBTestCase):
             evidence, 'close_interrupted', return_value=0))
         self.mock_plug = self.useFixture(fixtures.MockPatchObject(
             self.compute.driver, 'plug_vifs')).mock
+        # A re-run records an instance action of its own.
+        self.mock_rerun_action = self.useFixture(fixtures.MockPatchObject(
+            objects.InstanceAction, 'action_start')).mock
 
     def _instance(self, task_state, vm_state=vm_states.ACTIVE,
                   power=power_state.RUNNING, **kwargs):
@@ -78,3 +81,11 @@ class InitInstanceTestCase(test.NoDBTestCase):
         self.mock_fault.assert_called_once_with(
             self.context, instance, mock.ANY)
         self.assertIn(text, str(self.mock_fault.call_args[0][2]))
+
+    def assertRerun(self, method, instance, action, **kwargs):
+        """method ran once for instance, under a new action named action."""
+        method.assert_called_once_with(mock.ANY, instance, **kwargs)
+        rerun = method.call_args[0][0]
+        self.assertNotEqual(self.context.request_id, rerun.request_id)
+        self.mock_rerun_action.assert_called_once_with(
+            rerun, instance.uuid, action, want_result=False)

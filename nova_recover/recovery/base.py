@@ -1,0 +1,183 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""What every start-up recovery rule shares.
+
+A rule module exposes ``owns(instance)`` and
+``recover(manager, context, instance)``. ``recover`` returns HANDLED when
+the instance needs nothing more at start-up, or CONTINUE when the
+transitional state is cleaned and nova's own start-up path (plug VIFs,
+resume the guest) must still run. It may raise: the engine backs off on
+a lost compare-and-swap (UnexpectedTaskStateError) and turns any other
+exception into ERROR plus an instance fault.
+
+This module must not import nova.compute.manager: the patch series puts
+these modules under nova/compute, where the manager imports them.
+"""
+
+from oslo_context import context as oslo_context
+from oslo_log import log as logging
+
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import utils as compute_utils
+from nova.compute import vm_states
+from nova import exception
+from nova.i18n import _
+from nova import objects
+
+LOG = logging.getLogger(__name__)
+
+HANDLED = 'handled'
+CONTINUE = 'continue'
+
+# The operation a task_state belongs to, as an operator would name it in
+# an instance fault.
+OPERATIONS = {
+    task_states.SCHEDULING: 'build',
+    task_states.BLOCK_DEVICE_MAPPING: 'build',
+    task_states.NETWORKING: 'build',
+    task_states.SPAWNING: 'build',
+    task_states.DELETING: 'delete',
+    task_states.SOFT_DELETING: 'soft delete',
+    task_states.RESTORING: 'restore',
+    task_states.IMAGE_SNAPSHOT_PENDING: 'snapshot',
+    task_states.IMAGE_SNAPSHOT: 'snapshot',
+    task_states.IMAGE_PENDING_UPLOAD: 'snapshot',
+    task_states.IMAGE_UPLOADING: 'snapshot',
+    task_states.IMAGE_BACKUP: 'backup',
+    task_states.REBOOTING: 'reboot',
+    task_states.REBOOT_PENDING: 'reboot',
+    task_states.REBOOT_STARTED: 'reboot',
+    task_states.REBOOTING_HARD: 'hard reboot',
+    task_states.REBOOT_PENDING_HARD: 'hard reboot',
+    task_states.REBOOT_STARTED_HARD: 'hard reboot',
+    task_states.POWERING_OFF: 'stop',
+    task_states.POWERING_ON: 'start',
+    task_states.PAUSING: 'pause',
+    task_states.UNPAUSING: 'unpause',
+    task_states.SUSPENDING: 'suspend',
+    task_states.RESUMING: 'resume',
+    task_states.RESCUING: 'rescue',
+    task_states.UNRESCUING: 'unrescue',
+    task_states.REBUILDING: 'rebuild',
+    task_states.REBUILD_BLOCK_DEVICE_MAPPING: 'rebuild',
+    task_states.REBUILD_SPAWNING: 'rebuild',
+    task_states.SHELVING: 'shelve',
+    task_states.SHELVING_IMAGE_PENDING_UPLOAD: 'shelve',
+    task_states.SHELVING_IMAGE_UPLOADING: 'shelve',
+    task_states.SHELVING_OFFLOADING: 'shelve offload',
+    task_states.UNSHELVING: 'unshelve',
+    task_states.RESIZE_PREP: 'resize',
+    task_states.RESIZE_MIGRATING: 'resize',
+    task_states.RESIZE_MIGRATED: 'resize',
+    task_states.RESIZE_FINISH: 'resize',
+    task_states.RESIZE_REVERTING: 'resize revert',
+    task_states.RESIZE_CONFIRMING: 'resize confirm',
+    task_states.MIGRATING: 'live migration',
+    task_states.UPDATING_PASSWORD: 'password update',
+}
+
+# The vm_state that a guest in each power state shows, for rules that
+# settle an instance from what the hypervisor reports. A guest that is not
+# there (NOSTATE) has no entry: what that means is each rule's to decide.
+VM_STATE_OF_GUEST = {
+    power_state.RUNNING: vm_states.ACTIVE,
+    power_state.PAUSED: vm_states.PAUSED,
+    power_state.SUSPENDED: vm_states.SUSPENDED,
+    power_state.SHUTDOWN: vm_states.STOPPED,
+    power_state.CRASHED: vm_states.STOPPED,
+}
+
+
+class RecoveryFailed(exception.NovaException):
+    msg_fmt = _("%(operation)s interrupted by nova-compute restart: "
+                "%(reason)s")
+
+
+class Interrupted(exception.NovaException):
+    msg_fmt = _("%(operation)s interrupted by nova-compute restart")
+
+
+def operation_of(instance, task_state=None):
+    """Name the operation that an instance's task_state belongs to."""
+    task_state = task_state or instance.task_state
+    if task_state is None and instance.vm_state == vm_states.BUILDING:
+        return 'build'
+    if task_state is None and instance.vm_state == vm_states.DELETED:
+        return 'delete'
+    return OPERATIONS.get(task_state, task_state or 'start-up')
+
+
+def settle(instance, expected_task_state, **fields):
+    """Compare-and-swap the instance out of a transitional state.
+
+    Returns False when the instance moved on under us (a request arrived,
+    or it was deleted): that request wins and the rule backs off.
+    """
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    try:
+        instance.save(expected_task_state=expected_task_state)
+    except (exception.UnexpectedTaskStateError,
+            exception.InstanceNotFound) as exc:
+        LOG.info('Start-up recovery lost a race, leaving the instance '
+                 'alone: %s', exc, instance=instance)
+        return False
+    return True
+
+
+def set_error(context, instance, expected_task_state, fault):
+    """Put the instance in ERROR and record why as an instance fault.
+
+    The state change goes first, as a compare-and-swap: a fault beside an
+    instance that did not change would tell the operator a wrong story.
+    """
+    if not settle(instance, expected_task_state,
+                  vm_state=vm_states.ERROR, task_state=None):
+        return False
+    try:
+        compute_utils.add_instance_fault_from_exc(context, instance, fault)
+    except Exception:
+        LOG.exception('Could not record the instance fault %s', fault,
+                      instance=instance)
+    return True
+
+
+def interrupted(instance, task_state=None, reason=None):
+    """The fault that says which operation the restart interrupted."""
+    operation = operation_of(instance, task_state)
+    if reason is None:
+        return Interrupted(operation=operation)
+    return RecoveryFailed(operation=operation, reason=reason)
+
+
+def rerun_context(context, instance, action):
+    """A context, under an instance action of its own, to re-run a method.
+
+    Nova finishes an action event by (action, event name) and takes the
+    first match. A re-run under the interrupted request's action would so
+    finish the interrupted event, not its own, and leave its own open; a
+    new action, recorded through nova-conductor like any other, keeps the
+    two apart. If it cannot be recorded the re-run goes on without it.
+    """
+    rerun = context.elevated()
+    rerun.request_id = oslo_context.generate_request_id()
+    try:
+        objects.InstanceAction.action_start(rerun, instance.uuid, action,
+                                            want_result=False)
+    except Exception as exc:
+        LOG.warning('Could not record the %(action)s action of the '
+                    'start-up re-run: %(error)s',
+                    {'action': action, 'error': exc}, instance=instance)
+        return context
+    return rerun

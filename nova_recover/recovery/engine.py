@@ -1,0 +1,202 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Run the recovery rules for one instance at nova-compute start-up.
+
+The order of RULES matters where two rules could claim one instance:
+``deleting`` comes first because a delete is what the user asked for
+last, whatever else the instance was doing; ``build`` comes next because
+a guest that never finished spawning has nothing to reboot, power or
+snapshot. The remaining rules own disjoint task states; doc/coverage.rst
+(generated from coverage.py) lists which rule owns which.
+
+Before any rule, an instance whose request may still be on the message
+queue is left alone (see queued.py), so every rule only ever sees an
+operation that reached this host and died.
+
+Nothing escapes from here: nova-compute start-up must go on for the
+other instances whatever one of them does.
+
+The blueprint's last change moved _init_instance to native Instance
+objects; everything here, and every rule, works on nova.objects.Instance.
+"""
+
+import functools
+
+from oslo_log import log as logging
+
+from nova import exception
+
+from nova_recover.recovery import base
+from nova_recover.recovery import queued
+from nova_recover.rules import build
+from nova_recover.rules import deleting
+from nova_recover.rules import image
+from nova_recover.rules import migrating
+from nova_recover.rules import password
+from nova_recover.rules import pause
+from nova_recover.rules import powering
+from nova_recover.rules import reboot
+from nova_recover.rules import rebuild
+from nova_recover.rules import rescue
+from nova_recover.rules import resize
+from nova_recover.rules import shelve
+from nova_recover.rules import snapshot_pending
+from nova_recover.rules import soft_delete
+
+LOG = logging.getLogger(__name__)
+
+# Asked, in order, before any rule: a gate may hold an instance back from
+# recovery (``holds``), and hears of every instance recovered
+# (``recovered``). Neither may raise.
+GATES = (
+    queued,
+)
+
+RULES = (
+    deleting,
+    build,
+    image,
+    snapshot_pending,
+    reboot,
+    powering,
+    rebuild,
+    pause,
+    password,
+    soft_delete,
+    shelve,
+    rescue,
+    resize,
+    migrating,
+)
+
+
+def rule_for(instance):
+    """The first rule, in RULES order, that owns the instance's state.
+
+    Only rules that list the instance's task_state in STATES, or its
+    vm_state in OWNED_VM_STATES, are asked, so a healthy instance costs
+    two dictionary look-ups rather than a call to every rule.
+    """
+    rules, by_task_state, by_vm_state = _index()
+    candidates = (by_task_state.get(instance.task_state, ()) +
+                  by_vm_state.get(instance.vm_state, ()))
+    for rule in sorted(candidates, key=rules.index):
+        if rule.owns(instance):
+            return rule
+    return None
+
+
+_indexed = (None, {}, {})
+
+
+def _index():
+    """RULES by task_state and by vm_state, rebuilt when RULES changes."""
+    global _indexed
+    if _indexed[0] is not RULES:
+        by_task_state, by_vm_state = {}, {}
+        for rule in RULES:
+            for state in getattr(rule, 'STATES', ()):
+                by_task_state[state] = by_task_state.get(state, ()) + (rule,)
+            for state in getattr(rule, 'OWNED_VM_STATES', ()):
+                by_vm_state[state] = by_vm_state.get(state, ()) + (rule,)
+        _indexed = (RULES, by_task_state, by_vm_state)
+    return _indexed
+
+
+def init_instance(manager, context, instance, default):
+    """Recover the instance, then hand it to nova's own start-up path.
+
+    :param default: nova's original ``_init_instance``, bound to
+        ``manager``, called as ``default(context, instance)``.
+    """
+    if instance.host != manager.host:
+        # Nova's own guard logs and skips instances owned elsewhere.
+        _run_default(default, context, instance)
+        return
+    task_state = instance.task_state
+    recover = functools.partial(recover_lost, default=default)
+    for gate in GATES:
+        if gate.holds(manager, context, instance, recover):
+            return
+    _recover(manager, context, instance, default, task_state)
+    if task_state is not None:
+        _recovered(manager, context, instance, task_state)
+
+
+def recover_lost(manager, context, instance, default):
+    """Recover an instance as if its request had died here.
+
+    A gate calls it for an instance it held back (the sweep, once a
+    request taken as queued turns out lost).
+    """
+    task_state = instance.task_state
+    if rule_for(instance) is None:
+        # Nova's own start-up code saves these without a compare-and-swap,
+        # which could overwrite a request that arrives meanwhile. The
+        # request never touched the guest, so clearing the task is all
+        # there is to do.
+        base.settle(instance, task_state, task_state=None)
+        return
+    _recover(manager, context, instance, default, task_state)
+    _recovered(manager, context, instance, task_state)
+
+
+def _recovered(manager, context, instance, task_state):
+    for gate in GATES:
+        gate.recovered(manager, context, instance, task_state)
+
+
+def _recover(manager, context, instance, default, task_state):
+    rule = rule_for(instance)
+    if rule is not None:
+        try:
+            outcome = rule.recover(manager, context, instance)
+        except exception.UnexpectedTaskStateError as exc:
+            # A compare-and-swap lost, in the rule or in the nova method it
+            # re-ran: a newer request owns the instance. (InstanceNotFound
+            # is not caught here: drivers raise it for a missing guest too,
+            # and set_error already backs off when the row is gone.)
+            LOG.info('Start-up recovery lost a race, leaving the instance '
+                     'alone: %s', exc, instance=instance)
+            return
+        except Exception as exc:
+            LOG.exception('Start-up recovery of %(op)s failed',
+                          {'op': base.operation_of(instance, task_state)},
+                          instance=instance)
+            _fail(context, instance, task_state, exc)
+            return
+        if outcome != base.CONTINUE:
+            return
+    _run_default(default, context, instance)
+
+
+def _run_default(default, context, instance):
+    task_state = instance.task_state
+    try:
+        default(context, instance)
+    except Exception as exc:
+        LOG.exception('nova-compute start-up processing failed',
+                      instance=instance)
+        _fail(context, instance, task_state, exc)
+
+
+def _fail(context, instance, task_state, exc):
+    """ERROR plus a fault, or leave the instance as the DB has it."""
+    expected = list({task_state, instance.task_state})
+    fault = base.interrupted(instance, task_state, reason=str(exc))
+    try:
+        base.set_error(context, instance, expected, fault)
+    except Exception:
+        LOG.exception('Could not put the instance in ERROR after a failed '
+                      'start-up recovery; leaving it as it is',
+                      instance=instance)

@@ -1,0 +1,353 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Tell an operation that reached this host from one still queued.
+
+At start-up an instance can carry a task_state that was saved before an
+RPC cast to this host. Either the request reached this host and died
+with the old process (recover it), or nova-compute was down when it was
+cast and the request still waits on the queue (leave the instance
+alone: the request runs as soon as this service consumes it).
+
+Nova already writes what tells the two apart, so reading it costs no new
+write: the API records an InstanceAction for the request before it
+casts, and wrap_instance_event records a ``compute_<method>``
+InstanceActionEvent, with this host's name, as soon as the manager
+method starts. An event of the operation's method on this host, on the
+latest action matching the task_state or on a later one, means the
+request reached this host.
+
+Why "or a later one": a recovery re-run (stock's or ours) calls the
+decorated manager method with an admin context, and nova then attaches
+the event to the instance's last action of any kind. Such an event still
+proves the operation ran here after the request, so it counts; an event
+on an older action of the same name (a previous, finished request) does
+not.
+
+Why "exists", not "unfinished": snapshot_instance hands its work to a
+thread and its event may finish while the upload runs, and a previous
+start-up may already have closed an interrupted event.
+
+Everything is read through remotable objects, which nova-conductor
+serves: nova-compute has no database. Nothing found, or nothing
+readable, never means "started": the caller leaves the instance for its
+request and the deferred sweep (sweep.py).
+
+Cost, in conductor round trips: none for an instance without a
+task_state or with a state only nova-compute sets; for a candidate, one
+for its actions plus one per action from the newest down to the matching
+one, so two in the common case and at most 1 + MAX_ACTIONS.
+"""
+
+import collections
+
+from oslo_log import log as logging
+
+from nova.compute import instance_actions as actions
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import objects
+
+LOG = logging.getLogger(__name__)
+
+Operation = collections.namedtuple('Operation', ['actions', 'methods'])
+
+# task_state saved before a cast to this host -> (instance actions that
+# request records, compute manager methods whose wrap_instance_event
+# proves it reached a host). Checked against nova 34.0.0;
+# doc/source/evidence.rst carries the same table with the reasons.
+API_SET = {
+    task_states.IMAGE_SNAPSHOT_PENDING: Operation(
+        (actions.CREATE_IMAGE,), ('snapshot_instance',)),
+    task_states.IMAGE_BACKUP: Operation(
+        (actions.BACKUP,), ('backup_instance',)),
+    task_states.PAUSING: Operation((actions.PAUSE,), ('pause_instance',)),
+    task_states.UNPAUSING: Operation(
+        (actions.UNPAUSE,), ('unpause_instance',)),
+    task_states.SUSPENDING: Operation(
+        (actions.SUSPEND,), ('suspend_instance',)),
+    task_states.RESUMING: Operation((actions.RESUME,), ('resume_instance',)),
+    # finish_revert_resize of a stopped server saves POWERING_OFF under
+    # the revertResize action and stops the guest itself.
+    task_states.POWERING_OFF: Operation(
+        (actions.STOP, actions.REVERT_RESIZE),
+        ('stop_instance', 'finish_revert_resize',
+         'finish_revert_snapshot_based_resize_at_source')),
+    # The conductor unshelves a SHELVED (not offloaded) server by saving
+    # POWERING_ON under the unshelve action and casting start_instance.
+    task_states.POWERING_ON: Operation(
+        (actions.START, actions.UNSHELVE), ('start_instance',)),
+    task_states.REBOOTING: Operation((actions.REBOOT,), ('reboot_instance',)),
+    task_states.REBOOTING_HARD: Operation(
+        (actions.REBOOT,), ('reboot_instance',)),
+    # An evacuation runs rebuild_instance on the destination, so its event
+    # never names this (source) host: the instance is left to it.
+    task_states.REBUILDING: Operation(
+        (actions.REBUILD, actions.EVACUATE), ('rebuild_instance',)),
+    task_states.RESCUING: Operation((actions.RESCUE,), ('rescue_instance',)),
+    task_states.UNRESCUING: Operation(
+        (actions.UNRESCUE,), ('unrescue_instance',)),
+    # The API casts shelve_offload_instance straight away for a
+    # volume-backed server, still under SHELVING.
+    task_states.SHELVING: Operation(
+        (actions.SHELVE,), ('shelve_instance', 'shelve_offload_instance')),
+    # The API sets it for shelveOffload; shelve_instance sets it itself
+    # when shelved_offload_time is 0, under the shelve action.
+    task_states.SHELVING_OFFLOADING: Operation(
+        (actions.SHELVE_OFFLOAD, actions.SHELVE),
+        ('shelve_offload_instance', 'shelve_instance')),
+    task_states.UNSHELVING: Operation(
+        (actions.UNSHELVE,), ('unshelve_instance',)),
+    # prep_resize runs on the destination, resize_instance on the source
+    # (this host, as instance.host is still the source under RESIZE_PREP).
+    # Only an event on this host counts, so a resize to another host is
+    # ours once its source step started here; a same-host resize shows
+    # prep_resize here.
+    task_states.RESIZE_PREP: Operation(
+        (actions.RESIZE, actions.MIGRATE),
+        ('prep_resize', 'resize_instance',
+         'prep_snapshot_based_resize_at_dest',
+         'prep_snapshot_based_resize_at_source')),
+    # The source saves it, with instance.host already the destination,
+    # just before it casts finish_resize there: at the destination's
+    # start-up that cast may still be queued.
+    task_states.RESIZE_MIGRATED: Operation(
+        (actions.RESIZE, actions.MIGRATE), ('finish_resize',)),
+    task_states.RESIZE_REVERTING: Operation(
+        (actions.REVERT_RESIZE,),
+        ('revert_resize', 'finish_revert_resize',
+         'revert_snapshot_based_resize_at_dest',
+         'finish_revert_snapshot_based_resize_at_source')),
+    task_states.UPDATING_PASSWORD: Operation(
+        (actions.CHANGE_PASSWORD,), ('set_admin_password',)),
+    # api.soft_delete goes through api._delete, which records 'delete'.
+    task_states.SOFT_DELETING: Operation(
+        (actions.DELETE,), ('soft_delete_instance',)),
+    task_states.RESTORING: Operation(
+        (actions.RESTORE,), ('restore_instance',)),
+    task_states.MIGRATING: Operation(
+        (actions.LIVE_MIGRATION,), ('live_migration',)),
+}
+
+# States only nova-compute sets (or, for DELETING, that start-up always
+# finishes): reached by definition. The methods name the events that an
+# interrupted run left open, so close_interrupted can finish them.
+REACHED = {
+    task_states.SCHEDULING: ('_do_build_and_run_instance',),
+    task_states.BLOCK_DEVICE_MAPPING: ('_do_build_and_run_instance',),
+    task_states.NETWORKING: ('_do_build_and_run_instance',),
+    task_states.SPAWNING: ('_do_build_and_run_instance',),
+    task_states.DELETING: ('terminate_instance',),
+    task_states.IMAGE_SNAPSHOT: ('snapshot_instance',),
+    task_states.IMAGE_PENDING_UPLOAD: ('snapshot_instance',
+                                       'backup_instance'),
+    task_states.IMAGE_UPLOADING: ('snapshot_instance', 'backup_instance'),
+    task_states.REBOOT_PENDING: ('reboot_instance',),
+    task_states.REBOOT_PENDING_HARD: ('reboot_instance',),
+    task_states.REBOOT_STARTED: ('reboot_instance',),
+    task_states.REBOOT_STARTED_HARD: ('reboot_instance',),
+    task_states.REBUILD_BLOCK_DEVICE_MAPPING: ('rebuild_instance',),
+    task_states.REBUILD_SPAWNING: ('rebuild_instance',),
+    task_states.SHELVING_IMAGE_PENDING_UPLOAD: ('shelve_instance',),
+    task_states.SHELVING_IMAGE_UPLOADING: ('shelve_instance',),
+    task_states.RESIZE_MIGRATING: ('resize_instance',),
+    task_states.RESIZE_FINISH: ('finish_resize',),
+}
+
+PREFIX = 'compute_'
+INTERRUPTED = 'Interrupted by a nova-compute restart'
+# Actions read at most, newest first, to find the request's own: past
+# that the evidence is taken as unreadable, and so as possibly queued.
+MAX_ACTIONS = 5
+
+_CACHE = '_nova_recover_evidence'
+
+Action = collections.namedtuple(
+    'Action', ['id', 'action', 'request_id', 'start_time'])
+Event = collections.namedtuple(
+    'Event', ['id', 'action_id', 'event', 'host', 'finish_time'])
+
+
+class Unreadable(Exception):
+    """The evidence could not be read; nothing may be concluded."""
+
+
+class Record(object):
+    """The newest actions of one instance and the events read of them.
+
+    ``actions`` is newest first; ``events`` holds the events of the
+    actions in ``read`` (the newest ones, down to the one looked for).
+    """
+
+    def __init__(self, uuid, updated_at, action_list):
+        self.uuid = uuid
+        self.updated_at = updated_at
+        self.actions = action_list
+        self.events = []
+        self.read = set()
+
+    def latest(self, names):
+        """The newest action named in names, or None."""
+        for action in self.actions:
+            if action.action in names:
+                return action
+        return None
+
+    def actions_since(self, action):
+        """The actions from the newest down to and including action."""
+        return self.actions[:self.actions.index(action) + 1]
+
+
+def needs_evidence(instance):
+    """Whether queued() has to read anything for this instance."""
+    return (instance.task_state in API_SET and
+            instance.vm_state != vm_states.BUILDING)
+
+
+def queued(manager, context, instance):
+    """Whether the request behind instance.task_state may still be queued.
+
+    True only for a task_state saved before a cast to this host, when
+    nothing shows that the request reached this host.
+
+    :raises Unreadable: the conductor could not be asked, or the request
+        lies further back than MAX_ACTIONS; the caller must then treat
+        the request as possibly queued.
+    """
+    if not needs_evidence(instance):
+        return False
+    operation = API_SET[instance.task_state]
+    record = load(context, instance, operation.actions)
+    remember(manager, record)
+    return not reached(record, operation, manager.host)
+
+
+def load(context, instance, names):
+    """Read the instance's actions and the events that may prove names.
+
+    One round trip for the actions, then one per action from the newest
+    down to the newest one named in names.
+    """
+    try:
+        action_list = [
+            Action(a.id, a.action, a.request_id, a.start_time or a.created_at)
+            for a in objects.InstanceActionList.get_by_instance_uuid(
+                context, instance.uuid)]
+        record = Record(instance.uuid,
+                        instance.updated_at or instance.created_at,
+                        action_list)
+        target = record.latest(names)
+        if target is None:
+            return record
+        wanted = record.actions_since(target)
+        if len(wanted) > MAX_ACTIONS:
+            raise Unreadable('%d actions recorded since the %s request'
+                             % (len(wanted) - 1, target.action))
+        for action in wanted:
+            _read_events(context, record, action)
+    except Unreadable:
+        raise
+    except Exception as exc:
+        raise Unreadable('%s: %s' % (type(exc).__name__, exc))
+    return record
+
+
+def _read_events(context, record, action):
+    if action.id in record.read:
+        return
+    for event in objects.InstanceActionEventList.get_by_action(
+            context, action.id):
+        record.events.append(Event(event.id, action.id, event.event,
+                                   event.host, event.finish_time))
+    record.read.add(action.id)
+
+
+def reached(record, operation, host):
+    """Whether an event of the operation ran on host after its request."""
+    target = record.latest(operation.actions)
+    if target is None:
+        return False
+    since = {action.id for action in record.actions_since(target)}
+    names = {PREFIX + method for method in operation.methods}
+    return any(event.action_id in since and event.event in names and
+               event.host == host for event in record.events)
+
+
+def request_time(record, operation):
+    """When the request behind the task_state was recorded.
+
+    Without a matching action the API died between setting the state and
+    recording the request, so the instance's last update dates it.
+    """
+    target = record.latest(operation.actions)
+    if target is not None and target.start_time is not None:
+        return target.start_time
+    return record.updated_at
+
+
+def remember(manager, record):
+    cache = getattr(manager, _CACHE, None)
+    if cache is None:
+        cache = {}
+        setattr(manager, _CACHE, cache)
+    cache[record.uuid] = record
+
+
+def methods_for(task_state):
+    if task_state in API_SET:
+        return API_SET[task_state].methods
+    return REACHED.get(task_state, ())
+
+
+def close_interrupted(manager, context, instance, task_state):
+    """Finish, as Error, the events that the dead process left open.
+
+    Only called for an instance that start-up recovered. The events were
+    read with the evidence where the state needed it; otherwise the
+    newest actions are read now, down to the first that holds an event
+    of the operation on this host. Each open event is finished through
+    nova-conductor under its own action's request id, which is how nova
+    finds the action. Returns how many events were closed.
+    """
+    names = {PREFIX + method for method in methods_for(task_state)}
+    if not names:
+        return 0
+    record = getattr(manager, _CACHE, {}).get(instance.uuid)
+    if record is None:
+        record = load(context, instance, ())
+        for action in record.actions[:MAX_ACTIONS]:
+            _read_events(context, record, action)
+            if any(event.action_id == action.id and event.event in names and
+                   event.host == manager.host for event in record.events):
+                break
+    by_id = {action.id: action for action in record.actions}
+    open_events = {(event.action_id, event.event)
+                   for event in record.events
+                   if event.event in names and event.host == manager.host and
+                   event.finish_time is None}
+    closed = 0
+    for action_id, name in sorted(open_events):
+        request = context.elevated()
+        request.request_id = by_id[action_id].request_id
+        # nova keeps the details only for an Error, which it tells by
+        # the presence of a traceback.
+        objects.InstanceActionEvent.event_finish_with_failure(
+            request, instance.uuid, name, exc_val=INTERRUPTED,
+            exc_tb=INTERRUPTED, want_result=False)
+        closed += 1
+    # Closed now: a second call (the sweep) must not touch them again.
+    record.events = [event for event in record.events
+                     if (event.action_id, event.event) not in open_events]
+    if closed:
+        LOG.info('Marked %d instance action event(s) as interrupted by the '
+                 'nova-compute restart', closed, instance=instance)
+    return closed

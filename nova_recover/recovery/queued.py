@@ -1,0 +1,71 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The engine's gate for requests that may still be on the queue.
+
+Beyond the blueprint, which left this case open: it recovered every
+instance it found in a transitional state, and so threw away a request
+cast while nova-compute was down. Here an instance whose request shows
+no sign of having reached this host (evidence.py) is held back from
+recovery and watched by the deferred sweep (sweep.py), which recovers it
+only once the request is older than ``[recover] queued_request_grace``.
+Evidence that cannot be read proves nothing, so it holds the instance
+back too: unknown is never "started". Once an instance is recovered, the
+action events that the dead process left open are finished as Error.
+"""
+
+from oslo_log import log as logging
+
+from nova_recover.recovery import base
+from nova_recover.recovery import evidence
+from nova_recover.recovery import sweep
+
+LOG = logging.getLogger(__name__)
+
+
+def holds(manager, context, instance, recover):
+    """Whether the instance must be left for a request still queued.
+
+    :param recover: what the sweep calls once the request is taken as
+        lost, ``recover(manager, context, instance)``.
+    """
+    if not evidence.needs_evidence(instance):
+        return False
+    operation = base.operation_of(instance)
+    try:
+        queued = evidence.queued(manager, context, instance)
+    except Exception as exc:
+        LOG.warning('Could not tell whether the %(op)s request reached this '
+                    'host (%(error)s); leaving the instance for it and '
+                    'asking again later',
+                    {'op': operation, 'error': exc}, instance=instance)
+        queued = True
+    else:
+        if queued:
+            LOG.info('The %(op)s request may still be queued for this '
+                     'host; leaving the instance for it', {'op': operation},
+                     instance=instance)
+    if queued:
+        sweep.watch(manager, instance, recover)
+    return queued
+
+
+def recovered(manager, context, instance, task_state):
+    """Let the action events tell that the restart interrupted them.
+
+    A failure here never undoes or blocks the recovery itself.
+    """
+    try:
+        evidence.close_interrupted(manager, context, instance, task_state)
+    except Exception:
+        LOG.exception('Could not mark the interrupted action events',
+                      instance=instance)

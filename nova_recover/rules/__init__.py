@@ -1,0 +1,20 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The policy: one module per recovered operation.
+
+Each module opens with the upstream change it mirrors (or says that it
+goes beyond the blueprint), lists the task states it owns in STATES and
+exposes ``owns(instance)`` and ``recover(manager, context, instance)``.
+The engine (nova_recover.recovery.engine) decides the order they are
+asked in; a rule never imports the engine, the evidence or the sweep.
+"""

@@ -1,0 +1,87 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Clear an image upload that died with nova-compute.
+
+Mirrors "Recover from IMAGE-* state on compute manager start-up" (nova
+commit 56b4d81e1a, Change-Id I665c0ec735968aa0d7553dfc0cfb2373f93451f6,
+review 56223; merged 2013-12-03), part of blueprint recover-stuck-state.
+
+States owned: task_state IMAGE_PENDING_UPLOAD and IMAGE_UPLOADING, in
+any vm_state. Nova-compute itself sets both, so seeing one at start-up
+means the upload ran in the old process and died with it. Also
+IMAGE_BACKUP, which the API sets: the engine only hands it over once the
+evidence shows that backup_instance started here, and a backup that died
+before its upload leaves the guest as unharmed as a snapshot does.
+
+Differs from the original: the task is cleared by compare-and-swap and
+the guest's power state recorded as it is, and the image the dead upload
+left in glance is deleted, so no half-written image outlives the crash.
+The original also changed the API and the glance image service; that is
+not needed on current nova.
+
+The task is cleared and nova's normal start-up path runs for the
+instance, which records the guest's power state as it is: a cold
+snapshot may have left it off.
+The image the upload left queued or saving in glance is deleted first
+(see glance_cleanup).
+"""
+
+from oslo_log import log as logging
+
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import vm_states
+
+from nova_recover.recovery import base
+from nova_recover.recovery import glance_cleanup
+
+LOG = logging.getLogger(__name__)
+
+STATES = frozenset([task_states.IMAGE_PENDING_UPLOAD,
+                    task_states.IMAGE_UPLOADING,
+                    task_states.IMAGE_BACKUP])
+
+# What a guest that a cold snapshot shut off reports.
+COLD = frozenset([power_state.SHUTDOWN, power_state.CRASHED])
+
+
+def owns(instance):
+    return instance.task_state in STATES
+
+
+def recover(manager, context, instance):
+    LOG.info('Image upload interrupted by a nova-compute restart, '
+             'clearing task state %s', instance.task_state,
+             instance=instance)
+    return clear(manager, context, instance)
+
+
+def clear(manager, context, instance):
+    """Clear an image task that died and record the guest as it now is.
+
+    A cold snapshot shuts the guest off for the copy and starts it again
+    afterwards, so dying in between leaves it off: an ACTIVE or PAUSED
+    instance then becomes STOPPED, which the user can start. A SUSPENDED
+    one stays so, as a suspended guest shows as shut off on libvirt and
+    starting it would lose its saved memory.
+    """
+    # While the task state still fences off new image requests.
+    glance_cleanup.delete_unfinished_images(manager, context, instance)
+    current = manager._get_power_state(instance)
+    fields = {'task_state': None, 'power_state': current}
+    if (current in COLD and
+            instance.vm_state in (vm_states.ACTIVE, vm_states.PAUSED)):
+        fields['vm_state'] = vm_states.STOPPED
+    if not base.settle(instance, instance.task_state, **fields):
+        return base.HANDLED
+    return base.CONTINUE

@@ -1,0 +1,90 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Finish a stop or start that nova-compute did not finish.
+
+Mirrors "Recover from POWERING-* state on compute manager start-up"
+(nova commit 8f7056f48c, Change-Id
+I262be6b13a764bc1355be34cdc0180e8e87f260b, reviews 62038 and 176234,
+Closes-Bug 1304333; merged 2014-04-09), part of blueprint
+recover-stuck-state.
+
+States owned: task_state POWERING_OFF in any vm_state (ERROR and
+RESCUED included, which stock nova 34 skips for ERROR) and POWERING_ON.
+
+Differs from the original: the retried stop skips the clean shutdown
+(the guest already had its chance), a guest already in the target power
+state only gets its state recorded, and ERROR and RESCUED instances are
+covered too.
+
+Otherwise the stop or start is re-run. A stop of a guest that is gone
+ends in STOPPED, which is what the hypervisor shows: the database never
+ends up contradicting the hypervisor.
+"""
+
+from oslo_log import log as logging
+
+from nova.compute import instance_actions
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import vm_states
+
+from nova_recover.recovery import base
+
+LOG = logging.getLogger(__name__)
+
+STATES = frozenset([task_states.POWERING_OFF, task_states.POWERING_ON])
+
+# Power states in which nova-compute itself treats a guest as off.
+OFF = frozenset([power_state.NOSTATE, power_state.SHUTDOWN,
+                 power_state.CRASHED])
+
+
+def owns(instance):
+    return instance.task_state in STATES
+
+
+def recover(manager, context, instance):
+    current = manager._get_power_state(instance)
+    if instance.task_state == task_states.POWERING_OFF:
+        return _stop(manager, context, instance, current)
+    return _start(manager, context, instance, current)
+
+
+def _stop(manager, context, instance, current):
+    if current in OFF:
+        LOG.info('Stop interrupted by a nova-compute restart and the guest '
+                 'is off, recording it as stopped', instance=instance)
+        base.settle(instance, task_states.POWERING_OFF, task_state=None,
+                    vm_state=vm_states.STOPPED, power_state=current)
+        return base.HANDLED
+    LOG.info('Stop interrupted by a nova-compute restart, retrying it',
+             instance=instance)
+    manager.stop_instance(
+        base.rerun_context(context, instance, instance_actions.STOP),
+        instance, clean_shutdown=False)
+    return base.HANDLED
+
+
+def _start(manager, context, instance, current):
+    if current == power_state.RUNNING:
+        LOG.info('Start interrupted by a nova-compute restart and the guest '
+                 'runs, recording it as active', instance=instance)
+        base.settle(instance, task_states.POWERING_ON, task_state=None,
+                    vm_state=vm_states.ACTIVE, power_state=current)
+        return base.HANDLED
+    LOG.info('Start interrupted by a nova-compute restart, retrying it',
+             instance=instance)
+    manager.start_instance(
+        base.rerun_context(context, instance, instance_actions.START),
+        instance)
+    return base.HANDLED

@@ -1,0 +1,93 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Finish or settle a reboot that nova-compute did not finish.
+
+Mirrors "Recover from REBOOT-* state on compute manager start-up" (nova
+commit cc0be157d0, Change-Id Ib318b3d444a67616441302f3daa8de20ee946f3f,
+review 57967; merged 2014-03-12), part of blueprint recover-stuck-state.
+
+States owned: task_state REBOOT_PENDING(_HARD), REBOOTING(_HARD) and
+REBOOT_STARTED(_HARD) on every vm_state that allows a hard reboot
+(ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR). Stock nova 34 skips the
+ERROR ones, so they stay stuck.
+
+Differs from the original: ERROR instances are recovered too, a started
+reboot that left the guest down becomes a hard reboot rather than a
+retry of the same kind, and a guest already running only gets its state
+recorded instead of being rebooted again.
+
+A pending reboot is retried. A reboot that started and left the guest
+down becomes a hard reboot, which brings the guest up from its disks.
+A guest that already runs only needs its state recorded. Either way
+vm_state and power_state agree with the guest afterwards.
+"""
+
+from oslo_log import log as logging
+
+from nova.compute import instance_actions
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import utils as compute_utils
+from nova.compute import vm_states
+
+from nova_recover.recovery import base
+
+LOG = logging.getLogger(__name__)
+
+PENDING = frozenset([task_states.REBOOT_PENDING,
+                     task_states.REBOOT_PENDING_HARD])
+STARTED = frozenset([task_states.REBOOTING,
+                     task_states.REBOOTING_HARD,
+                     task_states.REBOOT_STARTED,
+                     task_states.REBOOT_STARTED_HARD])
+STATES = PENDING | STARTED
+
+
+def owns(instance):
+    return (instance.task_state in STATES and
+            instance.vm_state in vm_states.ALLOW_HARD_REBOOT)
+
+
+def _needs_reboot(instance, current_power_state):
+    if instance.task_state in PENDING:
+        return True
+    return current_power_state != power_state.RUNNING
+
+
+def recover(manager, context, instance):
+    current = manager._get_power_state(instance)
+    task_state = instance.task_state
+    if not _needs_reboot(instance, current):
+        LOG.info('Reboot interrupted by a nova-compute restart and the '
+                 'guest runs, clearing task state %s', task_state,
+                 instance=instance)
+        base.settle(instance, task_state, task_state=None,
+                    vm_state=vm_states.ACTIVE, power_state=current)
+        return base.HANDLED
+    reboot_type = compute_utils.get_reboot_type(task_state, current)
+    if (reboot_type == 'SOFT' and
+            instance.vm_state not in vm_states.ALLOW_SOFT_REBOOT):
+        reboot_type = 'HARD'
+    if (reboot_type == 'HARD' and
+            task_state not in task_states.hard_reboot_states):
+        # A soft reboot that got as far as stopping the guest is now a
+        # hard one, and reboot_instance expects the hard task states.
+        if not base.settle(instance, task_state,
+                           task_state=task_states.REBOOT_PENDING_HARD):
+            return base.HANDLED
+    LOG.info('Reboot interrupted by a nova-compute restart, retrying it '
+             'as a %s reboot', reboot_type, instance=instance)
+    manager.reboot_instance(
+        base.rerun_context(context, instance, instance_actions.REBOOT),
+        instance, block_device_info=None, reboot_type=reboot_type)
+    return base.HANDLED

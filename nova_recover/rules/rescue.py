@@ -1,0 +1,69 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Bring back the original disk after a rescue or unrescue was cut short.
+
+Beyond the recover-stuck-state blueprint: no upstream change; stock nova
+34.0.0 has no start-up handling for RESCUING or UNRESCUING.
+
+States owned: task_state RESCUING and UNRESCUING, in any vm_state.
+
+No driver reports whether the guest that runs is the rescue guest or the
+original one (the fake driver keeps no rescue state at all, and a
+libvirt rescue guest runs under the instance's own domain name), so a
+rescue is never assumed to have completed: recording RESCUED for an
+original guest would make a later unrescue fail, and re-running the
+rescue could take the rescue guest for the original. Both states are
+therefore settled by driver.unrescue, which puts the instance back on
+its own disk and drops any rescue disk (libvirt restores the domain it
+saved before rescuing). The instance ends ACTIVE, as after an unrescue,
+or STOPPED when the guest stays off, and the user can rescue again. If
+unrescue fails the rescue disk may still be attached, so the instance
+goes to ERROR with a fault that says so instead of looking healthy.
+"""
+
+from oslo_log import log as logging
+
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import vm_states
+
+from nova_recover.recovery import base
+
+LOG = logging.getLogger(__name__)
+
+STATES = frozenset([task_states.RESCUING, task_states.UNRESCUING])
+
+
+def owns(instance):
+    return instance.task_state in STATES
+
+
+def recover(manager, context, instance):
+    task_state = instance.task_state
+    LOG.info('%s interrupted by a nova-compute restart, restoring the '
+             'original disk', base.operation_of(instance).capitalize(),
+             instance=instance)
+    try:
+        manager.driver.unrescue(context, instance)
+    except Exception as exc:
+        raise base.RecoveryFailed(
+            operation=base.operation_of(instance),
+            reason='unrescue failed, a rescue disk may still be attached: '
+                   '%s' % exc)
+    current = manager._get_power_state(instance)
+    vm_state = (vm_states.ACTIVE if current == power_state.RUNNING
+                else vm_states.STOPPED)
+    if not base.settle(instance, task_state, task_state=None,
+                       vm_state=vm_state, power_state=current):
+        return base.HANDLED
+    return base.CONTINUE

@@ -1,0 +1,207 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Revert a resize or cold migration that nova-compute did not finish.
+
+Beyond the recover-stuck-state blueprint: no upstream change; stock nova
+34.0.0 has no start-up handling for RESIZE_MIGRATED, RESIZE_FINISH,
+RESIZE_REVERTING or RESIZE_CONFIRMING, and for RESIZE_PREP and
+RESIZE_MIGRATING it only clears the task state (RESIZE_MIGRATING after
+driver.finish_revert_migration), leaving the migration record, the
+migration context and the placement allocations of the move behind
+(bug 1836369).
+
+States owned: task_state RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED,
+RESIZE_FINISH, RESIZE_REVERTING and RESIZE_CONFIRMING, in any vm_state.
+
+The old guest and its disk stay on the source host until the resize is
+confirmed, so the source is where an interrupted resize can be undone:
+when this host is the migration's source (always so for a same-host
+resize, and for RESIZE_PREP and RESIZE_MIGRATING, during which the
+instance still belongs to the source) the resize is reverted here as
+finish_revert_resize would: any new guest on this host is destroyed
+without its disks, driver.finish_revert_migration brings the old guest
+back, the old flavor returns, the source allocations move back from the
+migration consumer to the instance, the migration context and stashed
+flavors go, and the migration ends ``error`` (``reverted`` when a revert
+was what died). A destination host of a cross-host resize cannot reach
+the source's disk: the instance goes to ERROR with a fault, the
+migration to ``error``, and the allocations and migration context stay
+for the operator, since the source still holds the old guest's disk and
+resources. RESIZE_CONFIRMING is not set by nova 34; if seen, the resized
+guest is kept and the confirm can be asked for again.
+"""
+
+from oslo_log import log as logging
+
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import exception
+from nova import objects
+
+from nova_recover.recovery import base
+
+LOG = logging.getLogger(__name__)
+
+STATES = frozenset([task_states.RESIZE_PREP,
+                    task_states.RESIZE_MIGRATING,
+                    task_states.RESIZE_MIGRATED,
+                    task_states.RESIZE_FINISH,
+                    task_states.RESIZE_REVERTING,
+                    task_states.RESIZE_CONFIRMING])
+# Past driver.migrate_disk_and_power_off: the old guest was touched.
+GUEST_TOUCHED = frozenset([task_states.RESIZE_MIGRATING,
+                           task_states.RESIZE_MIGRATED,
+                           task_states.RESIZE_FINISH,
+                           task_states.RESIZE_REVERTING])
+# The new guest may exist on the destination.
+NEW_GUEST = frozenset([task_states.RESIZE_FINISH,
+                       task_states.RESIZE_REVERTING])
+# instance.flavor (and host, unless same-host) may be the new ones.
+MOVED = frozenset([task_states.RESIZE_MIGRATED,
+                   task_states.RESIZE_FINISH,
+                   task_states.RESIZE_REVERTING])
+MIGRATION_TYPES = frozenset(['resize', 'migration'])
+TERMINAL = frozenset(['confirmed', 'reverted', 'error', 'failed',
+                      'completed', 'cancelled', 'done'])
+
+
+def owns(instance):
+    return instance.task_state in STATES
+
+
+def recover(manager, context, instance):
+    task_state = instance.task_state
+    if task_state == task_states.RESIZE_CONFIRMING:
+        return _confirming(context, instance)
+    migration = _migration(context, instance)
+    if migration is None:
+        if task_state == task_states.RESIZE_PREP:
+            # No move was ever recorded: nothing to undo but the task.
+            LOG.info('Resize interrupted by a nova-compute restart before '
+                     'a migration was recorded, clearing task state',
+                     instance=instance)
+            if not base.settle(instance, task_state, task_state=None):
+                return base.HANDLED
+            return base.CONTINUE
+        raise base.RecoveryFailed(operation=base.operation_of(instance),
+                                  reason='no migration record found')
+    if migration.source_compute == manager.host:
+        return _revert_here(manager, context, instance, migration)
+    _set_status(migration, 'error')
+    raise base.RecoveryFailed(
+        operation=base.operation_of(instance),
+        reason='cannot be reverted on destination host %s; the old guest '
+               'is on %s' % (manager.host, migration.source_compute))
+
+
+def _migration(context, instance):
+    """The migration record of the resize, or None."""
+    if instance.migration_context:
+        try:
+            return objects.Migration.get_by_id_and_instance(
+                context, instance.migration_context.migration_id,
+                instance.uuid)
+        except exception.MigrationNotFound:
+            pass
+    migrations = [m for m in objects.MigrationList.get_by_filters(
+                      context, {'instance_uuid': instance.uuid})
+                  if m.migration_type in MIGRATION_TYPES and
+                  m.status not in TERMINAL]
+    if not migrations:
+        return None
+    return max(migrations, key=lambda m: m.id)
+
+
+def _set_status(migration, status):
+    if migration.status not in TERMINAL:
+        migration.status = status
+        migration.save()
+
+
+def _revert_here(manager, context, instance, migration):
+    task_state = instance.task_state
+    LOG.info('Resize interrupted by a nova-compute restart in %s, '
+             'reverting it on the source host', task_state,
+             instance=instance)
+    if task_state in MOVED and instance.old_flavor:
+        manager._set_instance_info(instance, instance.old_flavor)
+        if instance.node != migration.source_node:
+            node = objects.ComputeNode.get_by_host_and_nodename(
+                context, migration.source_compute, migration.source_node)
+            instance.node = node.hypervisor_hostname
+            instance.compute_id = node.id
+    try:
+        if task_state in GUEST_TOUCHED:
+            _restore_old_guest(manager, context, instance, migration)
+        # Move the source allocations back from the migration consumer;
+        # the instance's destination allocations are replaced.
+        if manager.reportclient.get_allocations_for_consumer(
+                context, migration.uuid):
+            manager._revert_allocation(context, instance, migration)
+    except Exception:
+        _set_status(migration, 'error')
+        raise
+    if instance.migration_context:
+        # Undo what finish_resize applied (NUMA, PCI) before dropping it.
+        instance.revert_migration_context()
+        instance.drop_migration_context()
+    instance.old_flavor = None
+    instance.new_flavor = None
+    instance.system_metadata.pop('old_vm_state', None)
+    _set_status(migration,
+                'reverted' if task_state == task_states.RESIZE_REVERTING
+                else 'error')
+    current = manager._get_power_state(instance)
+    vm_state = (vm_states.ACTIVE if current == power_state.RUNNING
+                else vm_states.STOPPED)
+    if not base.settle(instance, task_state, task_state=None,
+                       vm_state=vm_state, power_state=current):
+        return base.HANDLED
+    return base.CONTINUE
+
+
+def _restore_old_guest(manager, context, instance, migration):
+    network_info = instance.get_network_info()
+    block_device_info = manager._get_instance_block_device_info(
+        context, instance)
+    if (instance.task_state in NEW_GUEST and
+            migration.dest_compute == manager.host):
+        # Same host: the resized guest may be defined here. Its disks
+        # are the resized copy; the old ones wait in the resize backup.
+        manager.driver.destroy(context, instance, network_info,
+                               block_device_info, destroy_disks=False)
+    power_on = (instance.system_metadata.get('old_vm_state') !=
+                vm_states.STOPPED)
+    manager.driver.finish_revert_migration(
+        context, instance, network_info, migration, block_device_info,
+        power_on)
+
+
+def _confirming(context, instance):
+    LOG.info('Resize confirm interrupted by a nova-compute restart, '
+             'keeping the resized instance for a new confirm',
+             instance=instance)
+    try:
+        migration = objects.Migration.get_by_instance_and_status(
+            context, instance.uuid, 'confirming')
+    except exception.MigrationNotFoundByStatus:
+        migration = None
+    if not base.settle(instance, task_states.RESIZE_CONFIRMING,
+                       task_state=None):
+        return base.HANDLED
+    if migration is not None:
+        # The API confirms only a 'finished' migration.
+        migration.status = 'finished'
+        migration.save()
+    return base.CONTINUE

@@ -1,0 +1,315 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+from unittest import mock
+
+import ddt
+
+from nova.compute import manager
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import exception
+from nova.objects import fields
+from nova import test
+from nova.virt import hardware
+
+from nova_recover.recovery import base as recover_base
+from nova_recover.recovery import engine
+from nova_recover.recovery import evidence
+from nova_recover.recovery import sweep
+from nova_recover.rules import build
+from nova_recover.rules import deleting
+from nova_recover.rules import image
+from nova_recover.rules import powering
+from nova_recover.rules import reboot
+from nova_recover.rules import snapshot_pending
+from nova_recover.tests.unit import base
+
+
+@ddt.ddt
+class EngineTestCase(base.InitInstanceTestCase):
+    """The engine between nova's start-up and the rules.
+
+    Engine-only behaviour is driven with a stand-in rule, so that what
+    is asserted is the engine's contract and not one rule's.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'get_info',
+            return_value=hardware.InstanceInfo(state=power_state.RUNNING)))
+        # The sweep's own behaviour is test_sweep's.
+        self.mock_watch = self.useFixture(test.fixtures.MockPatchObject(
+            sweep, 'watch')).mock
+
+    def _use_rule(self, outcome=recover_base.HANDLED, error=None):
+        rule = mock.Mock(spec=['STATES', 'OWNED_VM_STATES', 'owns',
+                               'recover'])
+        # Declared for every state, as the engine only asks the rules that
+        # list the instance's task_state or vm_state.
+        rule.STATES = frozenset(fields.InstanceTaskState.ALL)
+        rule.OWNED_VM_STATES = frozenset(fields.InstanceState.ALL)
+        rule.owns.return_value = True
+        rule.recover.return_value = outcome
+        rule.recover.side_effect = error
+        self.useFixture(test.fixtures.MockPatchObject(engine, 'RULES',
+                                                      (rule,)))
+        return rule
+
+    # Rule selection
+
+    def test_deleting_comes_before_build(self):
+        self.assertEqual(deleting, engine.RULES[0])
+        self.assertLess(engine.RULES.index(deleting),
+                        engine.RULES.index(build))
+
+    @ddt.data(
+        (task_states.DELETING, vm_states.BUILDING, deleting),
+        (task_states.DELETING, vm_states.ERROR, deleting),
+        (None, vm_states.DELETED, deleting),
+        (task_states.SPAWNING, vm_states.BUILDING, build),
+        (None, vm_states.BUILDING, build),
+        (task_states.IMAGE_UPLOADING, vm_states.ACTIVE, image),
+        (task_states.IMAGE_SNAPSHOT, vm_states.ACTIVE, snapshot_pending),
+        (task_states.REBOOTING_HARD, vm_states.ERROR, reboot),
+        (task_states.POWERING_OFF, vm_states.RESCUED, powering),
+        (None, vm_states.ACTIVE, None),
+        (None, vm_states.STOPPED, None),
+    )
+    @ddt.unpack
+    def test_rule_for(self, task_state, vm_state, rule):
+        instance = self._instance(task_state, vm_state=vm_state)
+        self.assertIs(rule, engine.rule_for(instance))
+
+    def test_rule_for_index_agrees_with_every_rule(self):
+        """The index may skip rules only where they would refuse."""
+        for task_state in [None] + list(fields.InstanceTaskState.ALL):
+            for vm_state in fields.InstanceState.ALL:
+                instance = self._instance(task_state, vm_state=vm_state)
+                owners = [rule for rule in engine.RULES
+                          if rule.owns(instance)]
+                self.assertIs(owners[0] if owners else None,
+                              engine.rule_for(instance),
+                              (task_state, vm_state))
+
+    # Outcomes
+
+    def test_continue_runs_nova_path(self):
+        rule = self._use_rule(recover_base.CONTINUE)
+        instance = self._instance(None)
+        self.compute._init_instance(self.context, instance)
+        rule.recover.assert_called_once_with(self.compute, self.context,
+                                             instance)
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+
+    def test_handled_skips_nova_path(self):
+        rule = self._use_rule(recover_base.HANDLED)
+        instance = self._instance(None)
+        self.compute._init_instance(self.context, instance)
+        rule.recover.assert_called_once_with(self.compute, self.context,
+                                             instance)
+        self.mock_plug.assert_not_called()
+
+    def test_no_rule_runs_nova_path_only(self):
+        instance = self._instance(None)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+        mock_save.assert_not_called()
+
+    def test_other_host_goes_to_nova_only(self):
+        """Nova's own guard leaves an instance owned elsewhere alone."""
+        instance = self._instance(task_states.DELETING)
+        instance.host = 'other-host'
+        instance.obj_reset_changes()
+        with test.nested(
+            mock.patch.object(evidence, 'queued', new=self.mock_queued),
+            mock.patch.object(self.compute, '_delete_instance'),
+            mock.patch.object(instance, 'save'),
+            mock.patch.object(manager.LOG, 'warning'),
+        ) as (mock_queued, mock_delete, mock_save, mock_warning):
+            self.compute._init_instance(self.context, instance)
+        mock_queued.assert_not_called()
+        mock_delete.assert_not_called()
+        mock_save.assert_not_called()
+        self.assertIn('appears to not be owned',
+                      mock_warning.call_args[0][0])
+        self.mock_fault.assert_not_called()
+
+    # Failures never escape
+
+    def test_rule_raising_sets_error(self):
+        self._use_rule(error=test.TestingException('rule broke'))
+        instance = self._instance(task_states.POWERING_ON,
+                                  vm_state=vm_states.STOPPED)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=[task_states.POWERING_ON])
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.assertFault(instance, 'start interrupted by nova-compute '
+                                   'restart: rule broke')
+        self.mock_plug.assert_not_called()
+
+    def test_rule_raising_after_moving_task_expects_either(self):
+        """A rule that moved the task before it failed: ERROR expects both
+
+        the state it found and the state it left.
+        """
+        instance = self._instance(task_states.REBOOTING)
+
+        def move_then_fail(manager, context, inst):
+            inst.task_state = task_states.REBOOT_PENDING_HARD
+            raise test.TestingException('boom')
+
+        self._use_rule(error=move_then_fail)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        self.assertEqual(
+            {task_states.REBOOTING, task_states.REBOOT_PENDING_HARD},
+            set(mock_save.call_args[1]['expected_task_state']))
+        self.assertFault(instance, 'reboot interrupted by nova-compute '
+                                   'restart: boom')
+
+    def test_nova_path_raising_sets_error(self):
+        self.mock_plug.side_effect = test.TestingException('vif broke')
+        instance = self._instance(None)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(expected_task_state=[None])
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'start-up interrupted by nova-compute '
+                                   'restart: vif broke')
+
+    def test_nova_path_raising_after_continue_sets_error(self):
+        self.mock_plug.side_effect = test.TestingException('vif broke')
+        instance = self._instance(task_states.IMAGE_UPLOADING)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        self.assertEqual(
+            [mock.call(expected_task_state=task_states.IMAGE_UPLOADING),
+             mock.call(expected_task_state=[None])],
+            mock_save.call_args_list)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'vif broke')
+
+    @ddt.data(test.TestingException('db down'),
+              exception.UnexpectedTaskStateError(
+                  instance_uuid='fake', expected='powering-on',
+                  actual='deleting'),
+              exception.InstanceNotFound(instance_id='fake'))
+    def test_error_save_raising_leaves_instance(self, save_error):
+        """No exception escapes, and no fault is written beside a state
+
+        that did not change.
+        """
+        self._use_rule(error=test.TestingException('rule broke'))
+        instance = self._instance(task_states.POWERING_ON,
+                                  vm_state=vm_states.STOPPED)
+        with mock.patch.object(instance, 'save',
+                               side_effect=save_error) as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=[task_states.POWERING_ON])
+        self.mock_fault.assert_not_called()
+        self.mock_plug.assert_not_called()
+
+    def test_fault_write_raising_is_swallowed(self):
+        self._use_rule(error=test.TestingException('rule broke'))
+        self.mock_fault.side_effect = test.TestingException('db down')
+        instance = self._instance(task_states.POWERING_ON,
+                                  vm_state=vm_states.STOPPED)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once()
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+
+    # Evidence of a queued request
+
+    def test_queued_leaves_instance_untouched(self):
+        rule = self._use_rule()
+        instance = self._instance(task_states.POWERING_ON,
+                                  vm_state=vm_states.STOPPED)
+        with test.nested(
+            mock.patch.object(evidence, 'queued',
+                              new=mock.Mock(return_value=True)),
+            mock.patch.object(instance, 'save'),
+        ) as (mock_queued, mock_save):
+            self.compute._init_instance(self.context, instance)
+        mock_queued.assert_called_once_with(self.compute, self.context,
+                                            instance)
+        rule.owns.assert_not_called()
+        rule.recover.assert_not_called()
+        mock_save.assert_not_called()
+        self.mock_plug.assert_not_called()
+        self.mock_fault.assert_not_called()
+        self.assertEqual(task_states.POWERING_ON, instance.task_state)
+
+    def test_queued_leaves_real_rule_unrun(self):
+        instance = self._instance(task_states.POWERING_ON,
+                                  vm_state=vm_states.STOPPED)
+        with test.nested(
+            mock.patch.object(evidence, 'queued',
+                              new=mock.Mock(return_value=True)),
+            mock.patch.object(self.compute, 'start_instance'),
+            mock.patch.object(instance, 'save'),
+        ) as (_queued, mock_start, mock_save):
+            self.compute._init_instance(self.context, instance)
+        mock_start.assert_not_called()
+        mock_save.assert_not_called()
+
+    def test_not_queued_runs_the_rule(self):
+        rule = self._use_rule()
+        instance = self._instance(task_states.POWERING_ON)
+        with mock.patch.object(evidence, 'queued',
+                               new=mock.Mock(return_value=False)):
+            self.compute._init_instance(self.context, instance)
+        rule.recover.assert_called_once_with(self.compute, self.context,
+                                             instance)
+
+    def test_queued_raising_leaves_the_instance_for_the_sweep(self):
+        """Unknown is never "started": without evidence, wait for it."""
+        rule = self._use_rule()
+        instance = self._instance(task_states.POWERING_ON)
+        with test.nested(
+            mock.patch.object(
+                evidence, 'queued', new=mock.Mock(
+                    side_effect=test.TestingException('no evidence'))),
+            mock.patch.object(instance, 'save'),
+        ) as (_queued, mock_save):
+            self.compute._init_instance(self.context, instance)
+        rule.recover.assert_not_called()
+        mock_save.assert_not_called()
+        self.mock_watch.assert_called_once_with(self.compute, instance,
+                                                mock.ANY)
+        self.mock_fault.assert_not_called()
+
+    def test_queued_hands_the_instance_to_the_sweep(self):
+        instance = self._instance(task_states.POWERING_ON,
+                                  vm_state=vm_states.STOPPED)
+        with mock.patch.object(evidence, 'queued',
+                               new=mock.Mock(return_value=True)):
+            self.compute._init_instance(self.context, instance)
+        self.mock_watch.assert_called_once_with(self.compute, instance,
+                                                mock.ANY)
+        # What the sweep calls once the request is taken as lost.
+        recover = self.mock_watch.call_args[0][2]
+        with mock.patch.object(instance, 'save') as mock_save:
+            recover(self.compute, self.context, instance)
+        # The guest runs: the rule records the start as done.
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.POWERING_ON)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.assertIsNone(instance.task_state)

@@ -1,0 +1,434 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import inspect
+import os
+import re
+from unittest import mock
+
+from oslo_utils import uuidutils
+
+from nova.compute import api as compute_api
+from nova.compute import instance_actions
+from nova.compute import manager as compute_manager
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import context as nova_context
+from nova.db.main import api as db_api
+from nova import exception
+from nova import objects
+from nova import test
+
+from nova_recover.recovery import evidence
+from nova_recover.tests import fixtures as recover_fixtures
+
+HOST = 'host1'
+# Saved by the source nova-compute just before it casts to the
+# destination, which instance.host already names.
+CAST_BY_COMPUTE = frozenset([task_states.RESIZE_MIGRATED])
+
+
+class FakeManager(object):
+    host = HOST
+
+
+class EvidenceTestCase(test.TestCase):
+    """The evidence, read as nova-compute reads it: through nova-conductor
+
+    from a real (sqlite) nova database, with no database access of its
+    own.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.context = nova_context.get_admin_context()
+        self.manager = FakeManager()
+        self.shape = self.useFixture(recover_fixtures.ProductionShape())
+
+    def _instance(self, task_state, vm_state=vm_states.ACTIVE, host=HOST):
+        instance = objects.Instance(
+            self.context, uuid=uuidutils.generate_uuid(), host=host,
+            task_state=task_state, vm_state=vm_state, project_id='p',
+            user_id='u')
+        instance.create()
+        return instance
+
+    def _request(self, instance, action):
+        """An API request: its own context and request id."""
+        ctxt = nova_context.RequestContext('u', 'p', is_admin=True)
+        objects.InstanceAction.action_start(ctxt, instance.uuid, action,
+                                            want_result=False)
+        return ctxt
+
+    def _event(self, ctxt, instance, method, host=HOST, finish=False):
+        name = evidence.PREFIX + method
+        objects.InstanceActionEvent.event_start(
+            ctxt, instance.uuid, name, want_result=False, host=host)
+        if finish:
+            objects.InstanceActionEvent.event_finish(
+                ctxt, instance.uuid, name, want_result=False)
+
+    def _events(self, instance):
+        action_list = objects.InstanceActionList.get_by_instance_uuid(
+            self.context, instance.uuid)
+        events = []
+        for action in action_list:
+            events.extend(objects.InstanceActionEventList.get_by_action(
+                self.context, action.id))
+        return sorted(events, key=lambda e: e.id)
+
+    def queued(self, instance, manager=None):
+        """evidence.queued as nova-compute start-up calls it."""
+        with self.shape.compute_side():
+            return evidence.queued(manager or self.manager, self.context,
+                                   instance)
+
+    def close(self, instance, task_state):
+        with self.shape.compute_side():
+            return evidence.close_interrupted(self.manager, self.context,
+                                              instance, task_state)
+
+    # --- the fixture is nova-compute's shape ---------------------------
+
+    def test_direct_database_access_is_refused(self):
+        instance = self._instance(task_states.PAUSING)
+        with self.shape.compute_side():
+            self.assertRaises(exception.DBNotAllowed,
+                              db_api.instance_get_by_uuid, self.context,
+                              instance.uuid)
+            # The same read through nova-conductor works.
+            objects.Instance.get_by_uuid(self.context, instance.uuid)
+        self.assertEqual(['object_class_action_versions'],
+                         [trip.method for trip in self.shape.round_trips])
+
+    def test_module_reads_no_database(self):
+        """Nothing of nova.db is reachable from the recovery package."""
+        self.assertFalse(hasattr(evidence, 'db_api'))
+        self.assertFalse(hasattr(evidence, 'models'))
+
+    # --- decisions ---------------------------------------------------
+
+    def test_request_without_compute_event_is_queued(self):
+        instance = self._instance(task_states.PAUSING)
+        self._request(instance, instance_actions.PAUSE)
+        self.assertTrue(self.queued(instance))
+
+    def test_compute_event_on_this_host_means_reached(self):
+        instance = self._instance(task_states.PAUSING)
+        ctxt = self._request(instance, instance_actions.PAUSE)
+        self._event(ctxt, instance, 'pause_instance')
+        self.assertFalse(self.queued(instance))
+
+    def test_no_action_is_never_started(self):
+        # The API died between setting the state and recording the request.
+        instance = self._instance(task_states.POWERING_OFF)
+        self.assertTrue(self.queued(instance))
+
+    def test_event_on_another_host_does_not_count(self):
+        # An evacuation rebuilds on the destination.
+        instance = self._instance(task_states.REBUILDING)
+        ctxt = self._request(instance, instance_actions.EVACUATE)
+        self._event(ctxt, instance, 'rebuild_instance', host='host2')
+        self.assertTrue(self.queued(instance))
+
+    def test_event_of_an_older_request_does_not_count(self):
+        instance = self._instance(task_states.REBOOTING)
+        old = self._request(instance, instance_actions.REBOOT)
+        self._event(old, instance, 'reboot_instance', finish=True)
+        self._request(instance, instance_actions.REBOOT)
+        self.assertTrue(self.queued(instance))
+
+    def test_event_of_another_operation_does_not_count(self):
+        instance = self._instance(task_states.PAUSING)
+        ctxt = self._request(instance, instance_actions.PAUSE)
+        self._event(ctxt, instance, 'stop_instance')
+        self.assertTrue(self.queued(instance))
+
+    def test_finished_event_counts(self):
+        # snapshot_instance finishes its event once the upload thread runs.
+        instance = self._instance(task_states.IMAGE_SNAPSHOT_PENDING)
+        ctxt = self._request(instance, instance_actions.CREATE_IMAGE)
+        self._event(ctxt, instance, 'snapshot_instance', finish=True)
+        self.assertFalse(self.queued(instance))
+
+    def test_recovery_rerun_on_a_later_action_counts(self):
+        # A re-run with an admin context attaches its event to the last
+        # action, here a lock recorded after the stop.
+        instance = self._instance(task_states.POWERING_OFF)
+        self._request(instance, instance_actions.STOP)
+        self._request(instance, instance_actions.LOCK)
+        self._event(nova_context.get_admin_context(), instance,
+                    'stop_instance')
+        self.assertFalse(self.queued(instance))
+
+    def test_volume_backed_shelve_goes_to_shelve_offload(self):
+        instance = self._instance(task_states.SHELVING)
+        ctxt = self._request(instance, instance_actions.SHELVE)
+        self._event(ctxt, instance, 'shelve_offload_instance')
+        self.assertFalse(self.queued(instance))
+
+    def test_resize_to_another_host_reached_at_source_step(self):
+        instance = self._instance(task_states.RESIZE_PREP)
+        ctxt = self._request(instance, instance_actions.RESIZE)
+        self._event(ctxt, instance, 'prep_resize', host='host2',
+                    finish=True)
+        self.assertTrue(self.queued(instance))
+        self._event(ctxt, instance, 'resize_instance')
+        self.assertFalse(self.queued(instance, FakeManager()))
+
+    def test_resize_migrated_waits_for_finish_resize_here(self):
+        # The source saved RESIZE_MIGRATED and cast finish_resize to us.
+        instance = self._instance(task_states.RESIZE_MIGRATED)
+        ctxt = self._request(instance, instance_actions.RESIZE)
+        self._event(ctxt, instance, 'prep_resize', finish=True)
+        self._event(ctxt, instance, 'resize_instance', host='host0',
+                    finish=True)
+        self.assertTrue(self.queued(instance))
+        self._event(ctxt, instance, 'finish_resize')
+        self.assertFalse(self.queued(instance, FakeManager()))
+
+    def test_stop_of_a_revert_resize_is_reached(self):
+        # finish_revert_resize of a stopped server stops it itself.
+        instance = self._instance(task_states.POWERING_OFF,
+                                  vm_state=vm_states.RESIZED)
+        ctxt = self._request(instance, instance_actions.REVERT_RESIZE)
+        self._event(ctxt, instance, 'revert_resize', host='host2',
+                    finish=True)
+        self._event(ctxt, instance, 'finish_revert_resize')
+        self.assertFalse(self.queued(instance))
+
+    def test_start_of_an_unshelve(self):
+        # The conductor unshelves a SHELVED server with a start cast.
+        instance = self._instance(task_states.POWERING_ON,
+                                  vm_state=vm_states.SHELVED)
+        ctxt = self._request(instance, instance_actions.UNSHELVE)
+        self.assertTrue(self.queued(instance))
+        self._event(ctxt, instance, 'start_instance')
+        self.assertFalse(self.queued(instance, FakeManager()))
+
+    def test_conductor_failure_is_unreadable(self):
+        instance = self._instance(task_states.PAUSING)
+        self._request(instance, instance_actions.PAUSE)
+        with mock.patch.object(
+                self.shape.indirection.conductor,
+                'object_class_action_versions',
+                side_effect=test.TestingException('conductor down')):
+            self.assertRaises(evidence.Unreadable, self.queued, instance)
+
+    def test_request_too_far_back_is_unreadable(self):
+        instance = self._instance(task_states.PAUSING)
+        self._request(instance, instance_actions.PAUSE)
+        for _ in range(evidence.MAX_ACTIONS):
+            self._request(instance, instance_actions.LOCK)
+        self.assertRaises(evidence.Unreadable, self.queued, instance)
+
+    # --- cost --------------------------------------------------------
+
+    def test_no_round_trip_for_states_that_need_no_evidence(self):
+        instances = [
+            self._instance(None),
+            self._instance(None, vm_state=vm_states.STOPPED),
+            self._instance(task_states.DELETING),
+            self._instance(task_states.SPAWNING, vm_state=vm_states.BUILDING),
+            self._instance(task_states.PAUSING, vm_state=vm_states.BUILDING),
+            self._instance(task_states.IMAGE_UPLOADING),
+            self._instance(task_states.REBOOT_STARTED),
+            self._instance(task_states.RESIZE_FINISH),
+        ]
+        for instance in instances:
+            self.assertFalse(self.queued(instance))
+        self.assertEqual([], self.shape.round_trips)
+        self.assertFalse(hasattr(self.manager, evidence._CACHE))
+
+    def test_two_round_trips_per_candidate(self):
+        for task_state, action, method in (
+                (task_states.PAUSING, instance_actions.PAUSE,
+                 'pause_instance'),
+                (task_states.REBOOTING, instance_actions.REBOOT, None),
+                (task_states.POWERING_OFF, instance_actions.STOP,
+                 'stop_instance')):
+            instance = self._instance(task_state)
+            ctxt = self._request(instance, action)
+            if method:
+                self._event(ctxt, instance, method)
+            del self.shape.round_trips[:]
+            self.assertEqual(method is None, self.queued(instance))
+            self.assertEqual(
+                ['InstanceActionList.get_by_instance_uuid',
+                 'InstanceActionEventList.get_by_action'],
+                [trip.target for trip in self.shape.round_trips])
+
+    def test_one_round_trip_without_an_action(self):
+        instance = self._instance(task_states.PAUSING)
+        self.assertTrue(self.queued(instance))
+        self.assertEqual(1, len(self.shape.round_trips))
+
+    def test_worst_case_reads_every_newer_action(self):
+        instance = self._instance(task_states.PAUSING)
+        self._request(instance, instance_actions.PAUSE)
+        for _ in range(evidence.MAX_ACTIONS - 1):
+            self._request(instance, instance_actions.LOCK)
+        self.assertTrue(self.queued(instance))
+        self.assertEqual(1 + evidence.MAX_ACTIONS,
+                         len(self.shape.round_trips))
+
+    # --- closing interrupted events -------------------------------------
+
+    def test_close_interrupted_event(self):
+        instance = self._instance(task_states.PAUSING)
+        ctxt = self._request(instance, instance_actions.PAUSE)
+        self._event(ctxt, instance, 'pause_instance')
+        self.assertFalse(self.queued(instance))
+        del self.shape.round_trips[:]
+        self.assertEqual(1, self.close(instance, task_states.PAUSING))
+        # Read with the evidence already: one write, no read.
+        self.assertEqual(
+            ['InstanceActionEvent.event_finish_with_failure'],
+            [trip.target for trip in self.shape.round_trips])
+        event, = self._events(instance)
+        self.assertEqual('Error', event.result)
+        self.assertIsNotNone(event.finish_time)
+        self.assertEqual(evidence.INTERRUPTED, event.details)
+        # Nothing left open: no round trip the second time.
+        del self.shape.round_trips[:]
+        self.assertEqual(0, self.close(instance, task_states.PAUSING))
+        self.assertEqual([], self.shape.round_trips)
+
+    def test_close_leaves_other_hosts_events(self):
+        instance = self._instance(task_states.RESIZE_PREP)
+        ctxt = self._request(instance, instance_actions.RESIZE)
+        self._event(ctxt, instance, 'prep_resize', host='host2')
+        self._event(ctxt, instance, 'resize_instance')
+        self.assertFalse(self.queued(instance))
+        self.assertEqual(1, self.close(instance, task_states.RESIZE_PREP))
+        prep, resize = self._events(instance)
+        self.assertIsNone(prep.finish_time)
+        self.assertEqual('Error', resize.result)
+
+    def test_close_for_compute_set_state(self):
+        instance = self._instance(task_states.REBOOT_STARTED)
+        ctxt = self._request(instance, instance_actions.REBOOT)
+        self._event(ctxt, instance, 'reboot_instance')
+        self.assertEqual(1, self.close(instance,
+                                       task_states.REBOOT_STARTED))
+        self.assertEqual('Error', self._events(instance)[0].result)
+
+    def test_close_finds_the_event_under_a_later_action(self):
+        instance = self._instance(task_states.REBOOT_STARTED)
+        ctxt = self._request(instance, instance_actions.REBOOT)
+        self._event(ctxt, instance, 'reboot_instance')
+        self._request(instance, instance_actions.LOCK)
+        self.assertEqual(1, self.close(instance,
+                                       task_states.REBOOT_STARTED))
+        self.assertEqual('Error', self._events(instance)[0].result)
+
+    def test_close_without_open_event_writes_nothing(self):
+        instance = self._instance(task_states.REBOOT_STARTED)
+        ctxt = self._request(instance, instance_actions.REBOOT)
+        self._event(ctxt, instance, 'reboot_instance', finish=True)
+        self.assertEqual(0, self.close(instance,
+                                       task_states.REBOOT_STARTED))
+        self.assertNotIn('InstanceActionEvent.event_finish_with_failure',
+                         [trip.target for trip in self.shape.round_trips])
+
+    # --- the engine uses it -------------------------------------------
+
+    def test_start_up_leaves_queued_request_alone(self):
+        self.useFixture(recover_fixtures.Overlay())
+        shape = self.useFixture(recover_fixtures.ProductionShape())
+        self.flags(host=HOST)
+        compute = compute_manager.ComputeManager()
+        instance = self._instance(task_states.POWERING_OFF)
+        self._request(instance, instance_actions.STOP)
+        with mock.patch.object(compute, 'stop_instance') as stop:
+            compute._init_instance(self.context, instance)
+        stop.assert_not_called()
+        self.assertNotEqual([], shape.round_trips)
+        instance.refresh()
+        self.assertEqual(task_states.POWERING_OFF, instance.task_state)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+
+    def test_start_up_without_evidence_leaves_the_request_alone(self):
+        self.useFixture(recover_fixtures.Overlay())
+        shape = self.useFixture(recover_fixtures.ProductionShape())
+        self.flags(host=HOST)
+        compute = compute_manager.ComputeManager()
+        instance = self._instance(task_states.POWERING_OFF)
+        ctxt = self._request(instance, instance_actions.STOP)
+        self._event(ctxt, instance, 'stop_instance')
+        with test.nested(
+            mock.patch.object(compute, 'stop_instance'),
+            mock.patch.object(
+                shape.indirection.conductor, 'object_class_action_versions',
+                side_effect=test.TestingException('conductor down')),
+        ) as (stop, _conductor):
+            compute._init_instance(self.context, instance)
+        stop.assert_not_called()
+        instance.refresh()
+        self.assertEqual(task_states.POWERING_OFF, instance.task_state)
+
+
+class TableTestCase(test.NoDBTestCase):
+    """The table matches the nova it runs on."""
+
+    def test_every_state_the_api_sets_is_in_the_table(self):
+        source = inspect.getsource(compute_api)
+        found = set(re.findall(r'task_state\s*=\s*task_states\.(\w+)',
+                               source))
+        # ALLOW_REBOOT is a list of allowed states in a decorator.
+        api_set = {getattr(task_states, name) for name in found
+                   if name != 'ALLOW_REBOOT'}
+        # SCHEDULING belongs to a build (vm_state BUILDING, reached) and
+        # DELETING is always finished at start-up, as stock nova does.
+        api_set -= {task_states.SCHEDULING, task_states.DELETING}
+        api_set |= CAST_BY_COMPUTE
+        self.assertEqual(set(), api_set - set(evidence.API_SET))
+        self.assertEqual(set(), set(evidence.API_SET) - api_set)
+
+    def test_action_names_are_nova_actions(self):
+        known = {value for name, value in vars(instance_actions).items()
+                 if name.isupper() and isinstance(value, str)}
+        for state, op in evidence.API_SET.items():
+            self.assertTrue(op.actions, state)
+            self.assertEqual(set(), set(op.actions) - known, state)
+
+    def test_methods_record_compute_events(self):
+        source = inspect.getsource(compute_manager.ComputeManager)
+        methods = set()
+        for op in evidence.API_SET.values():
+            methods.update(op.methods)
+        for names in evidence.REACHED.values():
+            methods.update(names)
+        for method in methods:
+            match = re.search(
+                r'((?:    @[^\n]*\n)+)    def %s\(' % re.escape(method),
+                source)
+            self.assertIsNotNone(match, method)
+            self.assertIn("wrap_instance_event(prefix='compute')",
+                          match.group(1), method)
+
+    def test_no_state_is_both_api_set_and_reached(self):
+        self.assertEqual(set(), set(evidence.API_SET) & set(evidence.REACHED))
+
+    def test_doc_table_matches_code(self):
+        top = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..')
+        doc = os.path.join(top, 'doc', 'source', 'evidence.rst')
+        if not os.path.exists(doc):
+            doc = os.path.join(top, 'doc', 'evidence.rst')
+        with open(doc) as f:
+            text = f.read()
+        for state, op in evidence.API_SET.items():
+            row = [line for line in text.splitlines()
+                   if line.startswith('| ``%s``' % state)]
+            self.assertEqual(1, len(row), state)
+            for name in op.actions + op.methods:
+                self.assertIn(name, row[0], state)

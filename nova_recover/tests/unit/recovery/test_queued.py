@@ -1,0 +1,133 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import datetime
+from unittest import mock
+
+from oslo_utils import timeutils
+from oslo_utils import uuidutils
+
+from nova.compute import instance_actions
+from nova.compute import manager as compute_manager
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import context as nova_context
+from nova import objects
+from nova import test
+
+from nova_recover.recovery import engine
+from nova_recover.recovery import sweep
+from nova_recover.tests import fixtures as recover_fixtures
+
+HOST = 'host1'
+GRACE = 600
+
+
+class LostRequestTestCase(test.TestCase):
+    """Start-up, the sweep and the engine together, as nova-compute runs
+
+    them: a request that never comes is recovered once the grace is over.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(recover_fixtures.Overlay())
+        self.shape = self.useFixture(recover_fixtures.ProductionShape())
+        self.flags(host=HOST)
+        self.flags(queued_request_grace=GRACE, sweep_interval=3600,
+                   group='recover')
+        self.useFixture(test.fixtures.MockPatchObject(
+            sweep.threading, 'Thread'))
+        self.context = nova_context.get_admin_context()
+        self.compute = compute_manager.ComputeManager()
+        self.addCleanup(sweep.stop, self.compute)
+        self.now = timeutils.utcnow()
+
+    def _queued(self, task_state, action):
+        instance = objects.Instance(
+            self.context, uuid=uuidutils.generate_uuid(), host=HOST,
+            task_state=task_state,
+            vm_state=vm_states.ACTIVE, project_id='p', user_id='u')
+        instance.create()
+        ctxt = nova_context.RequestContext('u', 'p', is_admin=True)
+        with mock.patch.object(timeutils, 'utcnow', return_value=self.now):
+            objects.InstanceAction.action_start(
+                ctxt, instance.uuid, action, want_result=False)
+        return instance
+
+    def _pass(self, after):
+        later = self.now + datetime.timedelta(seconds=after)
+        with mock.patch.object(timeutils, 'utcnow', return_value=later):
+            return sweep.sweep_once(self.compute, self.context)
+
+    def test_start_up_hands_queued_instances_to_the_sweep(self):
+        instance = self._queued(task_states.PAUSING, instance_actions.PAUSE)
+        self.compute._init_instance(self.context, instance)
+        self.assertEqual({instance.uuid: task_states.PAUSING},
+                         sweep.watched(self.compute))
+        instance.refresh()
+        self.assertEqual(task_states.PAUSING, instance.task_state)
+
+    def test_unreadable_evidence_hands_the_instance_to_the_sweep(self):
+        instance = self._queued(task_states.PAUSING, instance_actions.PAUSE)
+        with mock.patch.object(
+                self.shape.indirection.conductor,
+                'object_class_action_versions',
+                side_effect=test.TestingException('conductor down')):
+            self.compute._init_instance(self.context, instance)
+        self.assertIn(instance.uuid, sweep.watched(self.compute))
+
+    def test_state_without_rule_is_cleared_with_a_cas(self):
+        instance = self._queued(task_states.PAUSING, instance_actions.PAUSE)
+        self.compute._init_instance(self.context, instance)
+        with mock.patch.object(engine, 'rule_for', return_value=None):
+            self.assertEqual({instance.uuid: sweep.RECOVERED},
+                             self._pass(GRACE + 1))
+        instance.refresh()
+        self.assertIsNone(instance.task_state)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+
+    def test_state_without_rule_loses_to_a_request(self):
+        instance = self._queued(task_states.PAUSING, instance_actions.PAUSE)
+        self.compute._init_instance(self.context, instance)
+        real_get = sweep._get_instance
+
+        def stale(context, uuid):
+            copy = real_get(context, uuid)
+            # The queued request lands between the read and the save.
+            with self.shape.conductor_side():
+                fresh = objects.Instance.get_by_uuid(context, uuid)
+                fresh.task_state = None
+                fresh.vm_state = vm_states.PAUSED
+                fresh.save(expected_task_state=task_states.PAUSING)
+            return copy
+
+        with test.nested(
+                mock.patch.object(engine, 'rule_for', return_value=None),
+                mock.patch.object(sweep, '_get_instance',
+                                  side_effect=stale)):
+            self.assertEqual({instance.uuid: sweep.RECOVERED},
+                             self._pass(GRACE + 1))
+        instance.refresh()
+        self.assertEqual(vm_states.PAUSED, instance.vm_state)
+
+    def test_lost_request_is_recovered_by_its_rule(self):
+        instance = self._queued(task_states.POWERING_OFF,
+                                instance_actions.STOP)
+        self.compute._init_instance(self.context, instance)
+        self.assertEqual({instance.uuid: sweep.RECOVERED},
+                         self._pass(GRACE + 1))
+        # As for a stop that died here: the fake hypervisor has no guest
+        # running, so the server is recorded as stopped.
+        instance.refresh()
+        self.assertIsNone(instance.task_state)
+        self.assertEqual(vm_states.STOPPED, instance.vm_state)

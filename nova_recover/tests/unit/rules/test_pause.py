@@ -1,0 +1,203 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+from unittest import mock
+
+from nova.compute import instance_actions
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import exception
+from nova import test
+from nova.virt import hardware
+
+from nova_recover.tests.unit import base
+
+
+class PauseRecoveryTestCase(base.InitInstanceTestCase):
+
+    def _init(self, instance, guest_state, save_error=None, after=None):
+        """Start up with the guest in guest_state (None: it is gone).
+
+        after: the guest's state once the recovery has acted on it.
+        """
+        if guest_state is None:
+            info = {'side_effect': exception.InstanceNotFound(
+                instance_id=instance.uuid)}
+        else:
+            states = [guest_state]
+
+            def get_info(instance, use_cache=True):
+                state = states[0]
+                states[:] = [after or guest_state]
+                return hardware.InstanceInfo(state=state)
+            info = {'side_effect': get_info}
+        with test.nested(
+            mock.patch.object(self.compute.driver, 'get_info', **info),
+            mock.patch.object(self.compute.driver, 'plug_vifs',
+                              new=self.mock_plug),
+            mock.patch.object(self.compute.driver,
+                              'resume_state_on_host_boot'),
+            mock.patch.object(instance, 'save', side_effect=save_error),
+        ) as (_info, mock_plug, mock_resume, mock_save):
+            self.compute._init_instance(self.context, instance)
+        # The guest is recorded as it is, so nova's start-up path never
+        # "resumes" it on top of the recovery.
+        mock_resume.assert_not_called()
+        return mock_plug, mock_save
+
+    def _assert_settled(self, task_state, guest_state, vm_state,
+                        from_vm_state=vm_states.ACTIVE):
+        instance = self._instance(task_state, vm_state=from_vm_state,
+                                  power=power_state.RUNNING)
+        mock_plug, mock_save = self._init(instance, guest_state)
+        mock_save.assert_called_once_with(expected_task_state=task_state)
+        self.assertEqual(vm_state, instance.vm_state)
+        self.assertEqual(guest_state, instance.power_state)
+        self.assertIsNone(instance.task_state)
+        self.mock_fault.assert_not_called()
+        # Nova's normal start-up path still runs for the settled instance.
+        mock_plug.assert_called_once_with(instance, mock.ANY)
+
+    def test_pausing_guest_paused(self):
+        self._assert_settled(task_states.PAUSING, power_state.PAUSED,
+                             vm_states.PAUSED)
+
+    def test_pausing_guest_running(self):
+        self._assert_settled(task_states.PAUSING, power_state.RUNNING,
+                             vm_states.ACTIVE)
+
+    def test_pausing_guest_shut_down(self):
+        self._assert_settled(task_states.PAUSING, power_state.SHUTDOWN,
+                             vm_states.STOPPED)
+
+    def test_unpausing_guest_running(self):
+        self._assert_settled(task_states.UNPAUSING, power_state.RUNNING,
+                             vm_states.ACTIVE, from_vm_state=vm_states.PAUSED)
+
+    def test_unpausing_guest_crashed(self):
+        self._assert_settled(task_states.UNPAUSING, power_state.CRASHED,
+                             vm_states.STOPPED, from_vm_state=vm_states.PAUSED)
+
+    def test_suspending_guest_suspended(self):
+        self._assert_settled(task_states.SUSPENDING, power_state.SUSPENDED,
+                             vm_states.SUSPENDED)
+
+    def test_suspending_guest_running(self):
+        self._assert_settled(task_states.SUSPENDING, power_state.RUNNING,
+                             vm_states.ACTIVE)
+
+    def test_suspending_guest_shut_down_is_suspended(self):
+        # libvirt shows a managed-saved guest as shut off: only a resume
+        # keeps its memory.
+        self._assert_settled(task_states.SUSPENDING, power_state.SHUTDOWN,
+                             vm_states.SUSPENDED)
+
+    def test_suspending_guest_crashed(self):
+        self._assert_settled(task_states.SUSPENDING, power_state.CRASHED,
+                             vm_states.STOPPED)
+
+    def test_resuming_guest_running(self):
+        self._assert_settled(task_states.RESUMING, power_state.RUNNING,
+                             vm_states.ACTIVE,
+                             from_vm_state=vm_states.SUSPENDED)
+
+    def test_resuming_guest_still_suspended(self):
+        self._assert_settled(task_states.RESUMING, power_state.SUSPENDED,
+                             vm_states.SUSPENDED,
+                             from_vm_state=vm_states.SUSPENDED)
+
+    def test_resuming_guest_shut_down_stays_suspended(self):
+        self._assert_settled(task_states.RESUMING, power_state.SHUTDOWN,
+                             vm_states.SUSPENDED,
+                             from_vm_state=vm_states.SUSPENDED)
+
+    def _assert_guest_gone(self, task_state, operation, guest_state):
+        instance = self._instance(task_state)
+        mock_plug, mock_save = self._init(instance, guest_state)
+        mock_save.assert_called_once_with(expected_task_state=task_state)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.assertFault(instance,
+                         '%s interrupted by nova-compute restart' % operation)
+        mock_plug.assert_not_called()
+
+    def test_pausing_guest_gone(self):
+        self._assert_guest_gone(task_states.PAUSING, 'pause', None)
+
+    def test_suspending_guest_nostate(self):
+        self._assert_guest_gone(task_states.SUSPENDING, 'suspend',
+                                power_state.NOSTATE)
+
+    def test_resuming_guest_gone(self):
+        self._assert_guest_gone(task_states.RESUMING, 'resume', None)
+
+    def test_unpausing_guest_paused_retries_unpause(self):
+        instance = self._instance(task_states.UNPAUSING,
+                                  vm_state=vm_states.PAUSED,
+                                  power=power_state.PAUSED)
+
+        def unpause(context, instance):
+            # What the manager's unpause leaves behind on success.
+            instance.vm_state = vm_states.ACTIVE
+            instance.power_state = power_state.RUNNING
+            instance.task_state = None
+
+        with mock.patch.object(self.compute, 'unpause_instance',
+                               side_effect=unpause) as mock_unpause:
+            mock_plug, mock_save = self._init(instance, power_state.PAUSED,
+                                              after=power_state.RUNNING)
+        self.assertRerun(mock_unpause, instance, instance_actions.UNPAUSE)
+        mock_save.assert_not_called()
+        self.mock_fault.assert_not_called()
+        mock_plug.assert_called_once_with(instance, mock.ANY)
+
+    def test_unpause_retry_lost_race(self):
+        instance = self._instance(task_states.UNPAUSING,
+                                  vm_state=vm_states.PAUSED,
+                                  power=power_state.PAUSED)
+        with mock.patch.object(
+                self.compute, 'unpause_instance',
+                side_effect=exception.UnexpectedTaskStateError(
+                    instance_uuid=instance.uuid, expected='unpausing',
+                    actual='deleting')):
+            mock_plug, mock_save = self._init(instance, power_state.PAUSED)
+        mock_save.assert_not_called()
+        self.mock_fault.assert_not_called()
+        mock_plug.assert_not_called()
+
+    def test_unpause_retry_failure_errors_out(self):
+        instance = self._instance(task_states.UNPAUSING,
+                                  vm_state=vm_states.PAUSED,
+                                  power=power_state.PAUSED)
+        with mock.patch.object(
+                self.compute, 'unpause_instance',
+                side_effect=exception.HypervisorUnavailable(host='fake')):
+            mock_plug, mock_save = self._init(instance, power_state.PAUSED)
+        mock_save.assert_called_once_with(
+            expected_task_state=[task_states.UNPAUSING])
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance,
+                         'unpause interrupted by nova-compute restart')
+        mock_plug.assert_not_called()
+
+    def test_lost_race_leaves_instance_and_records_no_fault(self):
+        instance = self._instance(task_states.SUSPENDING)
+        mock_plug, mock_save = self._init(
+            instance, power_state.SUSPENDED,
+            save_error=exception.UnexpectedTaskStateError(
+                instance_uuid=instance.uuid, expected='suspending',
+                actual='deleting'))
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.SUSPENDING)
+        self.mock_fault.assert_not_called()
+        mock_plug.assert_not_called()
