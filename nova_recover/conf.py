@@ -17,7 +17,8 @@ from oslo_config import cfg
 recover_group = cfg.OptGroup(
     'recover',
     title='Start-up recovery options',
-    help='How nova-compute start-up treats instances whose request may '
+    help='How nova-compute start-up recovers instances left in a '
+         'transitional task state, and treats those whose request may '
          'still be on the message queue.')
 
 recover_opts = [
@@ -39,6 +40,18 @@ recover_opts = [
                     'instances that start-up left for a queued request '
                     'are still waiting, and its first pass comes this '
                     'long after start-up.'),
+    cfg.BoolOpt('dry_run',
+                default=False,
+                help='Log what start-up recovery and the deferred sweep '
+                     'would do to each instance, and change nothing. '
+                     'Instances that no rule owns start as usual.'),
+    cfg.ListOpt('disabled_rules',
+                default=[],
+                help='Names of start-up recovery rules to switch off, for '
+                     'example "resize,migrating". The task states of a '
+                     'disabled rule are handed to nova\'s own start-up '
+                     'code, as without recovery. An unknown name stops '
+                     'nova-compute at start-up.'),
 ]
 
 

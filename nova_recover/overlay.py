@@ -27,10 +27,14 @@ import threading
 # The nova releases whose _init_instance the rules were written against.
 SUPPORTED_NOVA = ((34, 0, 0), (35, 0, 0))
 EXPECTED_PARAMETERS = ('self', 'context', 'instance')
+# init_host is wrapped too, to check the [recover] options before any
+# instance is touched and to log the summary line at its end.
+EXPECTED_INIT_HOST_PARAMETERS = ('self', 'service_ref')
 _MARK = '_nova_recover_wrapper'
 
 _lock = threading.Lock()
 _original = None
+_original_init_host = None
 
 
 class InstallRefused(Exception):
@@ -64,12 +68,13 @@ def _manager_class():
     return manager.ComputeManager
 
 
-def _check_signature(func):
+def _check_signature(func, name='_init_instance',
+                     expected=EXPECTED_PARAMETERS):
     params = tuple(inspect.signature(func).parameters)
-    if params != EXPECTED_PARAMETERS:
+    if params != expected:
         raise InstallRefused(
-            'ComputeManager._init_instance%s does not have the expected '
-            'signature %s' % (params, EXPECTED_PARAMETERS))
+            'ComputeManager.%s%s does not have the expected signature %s'
+            % (name, params, expected))
 
 
 def _wrap(original):
@@ -84,6 +89,21 @@ def _wrap(original):
     # anything that wraps us, and such a wrapper must not pass for ours.
     setattr(_init_instance, _MARK, _init_instance)
     return _init_instance
+
+
+def _wrap_init_host(original):
+    from nova_recover.recovery import engine
+
+    @functools.wraps(original)
+    def init_host(self, service_ref):
+        engine.check_options()
+        try:
+            return original(self, service_ref)
+        finally:
+            engine.summarize(self)
+
+    setattr(init_host, _MARK, init_host)
+    return init_host
 
 
 def _is_ours(func):
@@ -105,7 +125,7 @@ def install():
     :raises InstallRefused: nova is missing, of an unsupported version, or
         its _init_instance is not the one the rules were written for.
     """
-    global _original
+    global _original, _original_init_host
     with _lock:
         cls = _manager_class()
         current = cls.__dict__['_init_instance']
@@ -114,6 +134,12 @@ def install():
         # Wrap what is there now, not an original saved by an earlier
         # install: someone may have wrapped nova since we were uninstalled.
         _check_signature(current)
+        init_host = cls.__dict__['init_host']
+        if not _is_ours(init_host):
+            _check_signature(init_host, 'init_host',
+                             EXPECTED_INIT_HOST_PARAMETERS)
+            _original_init_host = init_host
+            cls.init_host = _wrap_init_host(init_host)
         wrapper = _wrap(current)
         _original = current
         cls._init_instance = wrapper
@@ -127,6 +153,9 @@ def uninstall():
         cls = importlib.import_module('nova.compute.manager').ComputeManager
         if _is_ours(cls.__dict__.get('_init_instance')):
             cls._init_instance = _original
+        if (_original_init_host is not None and
+                _is_ours(cls.__dict__.get('init_host'))):
+            cls.init_host = _original_init_host
 
 
 def original():

@@ -40,6 +40,12 @@ LOG = logging.getLogger(__name__)
 HANDLED = 'handled'
 CONTINUE = 'continue'
 
+# How the engine's recovery of one instance ended.
+RECOVERED = 'recovered'
+ERRORED = 'errored'
+FAILED = 'failed'
+LOST_RACE = 'lost-race'
+
 # The operation a task_state belongs to, as an operator would name it in
 # an instance fault.
 OPERATIONS = {

@@ -34,9 +34,11 @@ import functools
 
 from oslo_log import log as logging
 
+from nova.compute import vm_states
 from nova import exception
 
 from nova_recover.recovery import base
+from nova_recover.recovery import controls
 from nova_recover.recovery import queued
 from nova_recover.rules import build
 from nova_recover.rules import deleting
@@ -59,6 +61,7 @@ LOG = logging.getLogger(__name__)
 # recovery (``holds``), and hears of every instance recovered
 # (``recovered``). Neither may raise.
 GATES = (
+    controls,
     queued,
 )
 
@@ -124,13 +127,17 @@ def init_instance(manager, context, instance, default):
         _run_default(default, context, instance)
         return
     task_state = instance.task_state
+    rule = rule_for(instance)
     recover = functools.partial(recover_lost, default=default)
+    # What a gate runs to hand an instance to nova: never raises either.
+    nova_path = functools.partial(_run_default, default)
     for gate in GATES:
-        if gate.holds(manager, context, instance, recover):
+        if gate.holds(manager, context, instance, rule, nova_path, recover):
             return
-    _recover(manager, context, instance, default, task_state)
-    if task_state is not None:
-        _recovered(manager, context, instance, task_state)
+    outcome = _recover(manager, context, instance, default, task_state,
+                       rule)
+    if rule is not None or task_state is not None:
+        _recovered(manager, context, instance, rule, task_state, outcome)
 
 
 def recover_lost(manager, context, instance, default):
@@ -140,24 +147,44 @@ def recover_lost(manager, context, instance, default):
     request taken as queued turns out lost).
     """
     task_state = instance.task_state
-    if rule_for(instance) is None:
+    rule = rule_for(instance)
+    if rule is None:
         # Nova's own start-up code saves these without a compare-and-swap,
         # which could overwrite a request that arrives meanwhile. The
         # request never touched the guest, so clearing the task is all
         # there is to do.
-        base.settle(instance, task_state, task_state=None)
-        return
-    _recover(manager, context, instance, default, task_state)
-    _recovered(manager, context, instance, task_state)
+        outcome = (base.RECOVERED if base.settle(instance, task_state,
+                                                 task_state=None)
+                   else base.LOST_RACE)
+    else:
+        outcome = _recover(manager, context, instance, default, task_state,
+                           rule)
+    _recovered(manager, context, instance, rule, task_state, outcome)
 
 
-def _recovered(manager, context, instance, task_state):
+def _recovered(manager, context, instance, rule, task_state, outcome):
     for gate in GATES:
-        gate.recovered(manager, context, instance, task_state)
+        gate.recovered(manager, context, instance, rule, task_state,
+                       outcome)
 
 
-def _recover(manager, context, instance, default, task_state):
-    rule = rule_for(instance)
+def check_options():
+    """Refuse wrong [recover] options before init_host touches anything."""
+    controls.check_options(RULES)
+
+
+def summarize(manager):
+    """Log what start-up recovery did, at the end of init_host."""
+    controls.summarize(manager)
+
+
+def _recover(manager, context, instance, default, task_state, rule):
+    """Run the rule, then nova's path if the rule asks; say how it ended.
+
+    The outcome is one of base.RECOVERED, ERRORED, FAILED (the instance
+    could not even be put in ERROR and is left as the database has it)
+    and LOST_RACE.
+    """
     if rule is not None:
         try:
             outcome = rule.recover(manager, context, instance)
@@ -168,16 +195,21 @@ def _recover(manager, context, instance, default, task_state):
             # and set_error already backs off when the row is gone.)
             LOG.info('Start-up recovery lost a race, leaving the instance '
                      'alone: %s', exc, instance=instance)
-            return
+            return base.LOST_RACE
         except Exception as exc:
             LOG.exception('Start-up recovery of %(op)s failed',
                           {'op': base.operation_of(instance, task_state)},
                           instance=instance)
-            _fail(context, instance, task_state, exc)
-            return
+            return _fail(context, instance, task_state, exc)
         if outcome != base.CONTINUE:
-            return
-    _run_default(default, context, instance)
+            return _settled(instance)
+    return _run_default(default, context, instance)
+
+
+def _settled(instance):
+    if instance.vm_state == vm_states.ERROR:
+        return base.ERRORED
+    return base.RECOVERED
 
 
 def _run_default(default, context, instance):
@@ -187,7 +219,8 @@ def _run_default(default, context, instance):
     except Exception as exc:
         LOG.exception('nova-compute start-up processing failed',
                       instance=instance)
-        _fail(context, instance, task_state, exc)
+        return _fail(context, instance, task_state, exc)
+    return _settled(instance)
 
 
 def _fail(context, instance, task_state, exc):
@@ -195,8 +228,11 @@ def _fail(context, instance, task_state, exc):
     expected = list({task_state, instance.task_state})
     fault = base.interrupted(instance, task_state, reason=str(exc))
     try:
-        base.set_error(context, instance, expected, fault)
+        if base.set_error(context, instance, expected, fault):
+            return base.ERRORED
+        return base.LOST_RACE
     except Exception:
         LOG.exception('Could not put the instance in ERROR after a failed '
                       'start-up recovery; leaving it as it is',
                       instance=instance)
+        return base.FAILED

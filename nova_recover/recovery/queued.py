@@ -32,7 +32,7 @@ from nova_recover.recovery import sweep
 LOG = logging.getLogger(__name__)
 
 
-def holds(manager, context, instance, recover):
+def holds(manager, context, instance, rule, default, recover):
     """Whether the instance must be left for a request still queued.
 
     :param recover: what the sweep calls once the request is taken as
@@ -59,11 +59,13 @@ def holds(manager, context, instance, recover):
     return queued
 
 
-def recovered(manager, context, instance, task_state):
+def recovered(manager, context, instance, rule, task_state, outcome):
     """Let the action events tell that the restart interrupted them.
 
     A failure here never undoes or blocks the recovery itself.
     """
+    if task_state is None:
+        return
     try:
         evidence.close_interrupted(manager, context, instance, task_state)
     except Exception:

@@ -1,0 +1,142 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The operator's controls over start-up recovery.
+
+Beyond the blueprint. An operator who enables recovery on a host wants
+to know what it will do first, to switch one rule off without losing the
+others, and to read in the log what it did:
+
+* ``[recover] dry_run`` logs what each rule would do to each instance
+  and changes nothing; instances no rule owns start as usual;
+* ``[recover] disabled_rules`` hands a rule's states to nova's own
+  start-up code, as without recovery; an unknown name stops nova-compute
+  at start-up (check_options) rather than being ignored;
+* one INFO line per instance a rule recovered, and one summary line at
+  the end of init_host (summarize).
+
+It is the engine's first gate, so a disabled or dry-run rule never
+reaches the evidence either.
+"""
+
+import collections
+
+from oslo_log import log as logging
+
+import nova.conf
+from nova import exception
+from nova.i18n import _
+
+from nova_recover import conf as recover_conf
+from nova_recover.recovery import base
+
+LOG = logging.getLogger(__name__)
+CONF = nova.conf.CONF
+recover_conf.register_opts(CONF)
+
+_TALLY = '_nova_recover_tally'
+
+
+class UnknownRule(exception.NovaException):
+    msg_fmt = _("[recover] disabled_rules names %(unknown)s, which no "
+                "start-up recovery rule is called; the rules are "
+                "%(known)s")
+
+
+def rule_name(rule):
+    return getattr(rule, '__name__', str(rule)).rsplit('.', 1)[-1]
+
+
+def check_options(rules):
+    """Refuse, before any instance is touched, a rule name that is wrong.
+
+    A typo in disabled_rules would otherwise leave the rule on without a
+    word.
+    """
+    known = [rule_name(rule) for rule in rules]
+    unknown = sorted(set(CONF.recover.disabled_rules) - set(known))
+    if unknown:
+        raise UnknownRule(unknown=', '.join(unknown),
+                          known=', '.join(known))
+
+
+class Tally(object):
+    """What start-up recovery did on one host, for the summary line."""
+
+    def __init__(self):
+        self.instances = 0
+        self.candidates = 0
+        self.outcomes = collections.Counter()
+
+    def line(self):
+        # A lost race means a newer request took the instance over: it is
+        # not stuck, and counts as recovered.
+        recovered = (self.outcomes[base.RECOVERED] +
+                     self.outcomes[base.LOST_RACE])
+        done = sum(self.outcomes.values())
+        return ('start-up recovery: %d instances, %d recovered, %d errored, '
+                '%d left for queued requests, %d failed' % (
+                    self.instances, recovered, self.outcomes[base.ERRORED],
+                    max(self.candidates - done, 0),
+                    self.outcomes[base.FAILED]))
+
+
+def tally(manager):
+    found = getattr(manager, _TALLY, None)
+    if found is None:
+        found = Tally()
+        setattr(manager, _TALLY, found)
+    return found
+
+
+def summarize(manager):
+    """Log the summary line and start the next start-up's count afresh."""
+    LOG.info(tally(manager).line())
+    setattr(manager, _TALLY, None)
+
+
+def holds(manager, context, instance, rule, default, recover):
+    """Hold back what the operator switched off or asked to see only."""
+    counts = tally(manager)
+    counts.instances += 1
+    if rule is None and instance.task_state is None:
+        return False
+    if rule is not None and rule_name(rule) in CONF.recover.disabled_rules:
+        LOG.info('start-up recovery: rule %(rule)s is disabled; nova '
+                 'handles task_state %(task_state)s as without recovery',
+                 {'rule': rule_name(rule), 'task_state': instance.task_state},
+                 instance=instance)
+        default(context, instance)
+        return True
+    counts.candidates += 1
+    if CONF.recover.dry_run:
+        LOG.info('start-up recovery (dry run): rule %(rule)s would recover '
+                 'task_state %(task_state)s, vm_state %(vm_state)s, '
+                 'power_state %(power_state)s, unless the request is still '
+                 'queued; nothing changed',
+                 {'rule': rule_name(rule) if rule else 'nova',
+                  'task_state': instance.task_state,
+                  'vm_state': instance.vm_state,
+                  'power_state': instance.power_state}, instance=instance)
+        counts.candidates -= 1
+        return True
+    return False
+
+
+def recovered(manager, context, instance, rule, task_state, outcome):
+    """Count and log one instance that start-up recovery handled."""
+    tally(manager).outcomes[outcome] += 1
+    LOG.info('start-up recovery: rule=%(rule)s task_state=%(task_state)s '
+             'outcome=%(outcome)s vm_state=%(vm_state)s',
+             {'rule': rule_name(rule) if rule else 'nova',
+              'task_state': task_state, 'outcome': outcome,
+              'vm_state': instance.vm_state}, instance=instance)

@@ -1,0 +1,81 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The operator's controls on the census's crash leftovers.
+
+dry_run must leave every instance and every action event of every row
+exactly as it was; a disabled rule must give nova's own outcome for its
+states, row for row.
+"""
+
+from nova.compute import task_states
+from nova import objects
+
+import nova_recover
+from nova_recover.recovery import controls
+from nova_recover.tests import fixtures as recover_fixtures
+from nova_recover.tests.functional import test_census
+
+
+def _events(context, uuid):
+    found = []
+    for action in objects.InstanceActionList.get_by_instance_uuid(
+            context, uuid):
+        for event in objects.InstanceActionEventList.get_by_action(
+                context, action.id):
+            found.append((action.action, event.event, event.result,
+                          event.finish_time))
+    return sorted(found, key=str)
+
+
+class DryRunTestCase(test_census.CensusBase):
+
+    def test_every_row_is_left_as_it_was(self):
+        self.flags(dry_run=True, group='recover')
+        made = [(row, self._create(row)) for row in test_census.all_rows()]
+        before = {uuid: (self._snapshot(uuid), _events(self.context, uuid))
+                  for _row, uuid in made}
+        instances = objects.InstanceList.get_by_host(
+            self.context, test_census.HOST,
+            expected_attrs=['info_cache', 'metadata', 'numa_topology'])
+        for instance in instances:
+            self.compute._init_instance(self.context, instance)
+        changed = [row for row, uuid in made
+                   if (self._snapshot(uuid),
+                       _events(self.context, uuid)) != before[uuid]]
+        self.assertEqual([], changed)
+        self.assertEqual(0, controls.tally(self.compute).candidates)
+
+
+class DisabledRuleTestCase(test_census.CensusBase):
+    """With 'powering' disabled its rows end as on stock nova."""
+
+    STATES = (task_states.POWERING_OFF, task_states.POWERING_ON)
+
+    def _outcomes(self):
+        census_rows = [row for state in self.STATES
+                       for row in test_census.rows(state)]
+        return [(row, outcome.split(' ', 1)[0])
+                for row, outcome in self.census(census_rows)]
+
+    def test_disabled_rule_gives_nova_own_outcome(self):
+        if recover_fixtures.native():
+            self.skipTest('stock nova is not in the patched tree')
+        self.flags(disabled_rules=['powering'], group='recover')
+        disabled = self._outcomes()
+        nova_recover.uninstall()
+        stock = self._outcomes()
+        self.assertEqual(stock, disabled)
+        # And not the rule's: stock leaves some of these rows stuck.
+        self.flags(disabled_rules=[], group='recover')
+        nova_recover.install()
+        self.assertNotEqual(stock, self._outcomes())

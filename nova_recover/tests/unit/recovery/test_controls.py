@@ -1,0 +1,178 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+from unittest import mock
+
+import fixtures
+from oslo_utils.fixture import uuidsentinel as uuids
+
+from nova.compute import manager
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import test
+from nova.virt import hardware
+
+from nova_recover import overlay
+from nova_recover.recovery import controls
+from nova_recover.recovery import engine
+from nova_recover.recovery import sweep
+from nova_recover.tests.unit import base
+
+
+class ControlsTestCase(base.InitInstanceTestCase):
+    """dry_run, disabled_rules and the start-up summary."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'get_info',
+            return_value=hardware.InstanceInfo(state=power_state.RUNNING)))
+        self.mock_log = self.useFixture(test.fixtures.MockPatchObject(
+            controls, 'LOG')).mock
+
+    def _logged(self):
+        return [call[0][0] % call[0][1] if len(call[0]) > 1 else call[0][0]
+                for call in self.mock_log.info.call_args_list]
+
+    def test_dry_run_changes_nothing(self):
+        self.flags(dry_run=True, group='recover')
+        instance = self._instance(task_states.POWERING_OFF)
+        with test.nested(
+            mock.patch.object(self.compute, 'stop_instance'),
+            mock.patch.object(instance, 'save'),
+        ) as (mock_stop, mock_save):
+            self.compute._init_instance(self.context, instance)
+        mock_stop.assert_not_called()
+        mock_save.assert_not_called()
+        self.mock_plug.assert_not_called()
+        self.mock_queued.assert_not_called()
+        self.assertEqual(task_states.POWERING_OFF, instance.task_state)
+        line, = self._logged()
+        self.assertIn('(dry run): rule powering would recover task_state '
+                      'powering-off', line)
+
+    def test_dry_run_starts_healthy_instances_as_usual(self):
+        self.flags(dry_run=True, group='recover')
+        instance = self._instance(None)
+        self.compute._init_instance(self.context, instance)
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+        self.assertEqual([], self._logged())
+
+    def test_disabled_rule_hands_its_states_to_nova(self):
+        self.flags(disabled_rules=['powering'], group='recover')
+        instance = self._instance(task_states.POWERING_OFF)
+        with mock.patch.object(self.compute, 'stop_instance') as mock_stop:
+            self.compute._init_instance(self.context, instance)
+        # Nova's own start-up retries the stop with its own context and a
+        # clean shutdown; the rule would not.
+        mock_stop.assert_called_once_with(self.context, instance, True)
+        self.mock_rerun_action.assert_not_called()
+        self.mock_queued.assert_not_called()
+
+    def test_other_rules_stay_on(self):
+        self.flags(disabled_rules=['resize'], group='recover')
+        instance = self._instance(task_states.POWERING_OFF)
+        with mock.patch.object(self.compute, 'stop_instance') as mock_stop:
+            self.compute._init_instance(self.context, instance)
+        self.assertRerun(mock_stop, instance, 'stop', clean_shutdown=False)
+
+    def test_unknown_rule_name_is_refused(self):
+        self.flags(disabled_rules=['powering', 'pwoering'], group='recover')
+        exc = self.assertRaises(controls.UnknownRule, engine.check_options)
+        self.assertIn('pwoering', str(exc))
+        self.assertIn('powering', str(exc).split('the rules are')[1])
+
+    def test_known_rule_names_pass(self):
+        self.flags(disabled_rules=[controls.rule_name(rule)
+                                   for rule in engine.RULES],
+                   group='recover')
+        engine.check_options()
+
+    def test_summary_counts_each_outcome(self):
+        healthy = self._instance(None, uuid=uuids.healthy)
+        stopped = self._instance(task_states.POWERING_OFF, uuid=uuids.stop)
+        queued = self._instance(task_states.PAUSING, uuid=uuids.queued)
+        building = self._instance(task_states.SPAWNING,
+                                  vm_state=vm_states.BUILDING,
+                                  uuid=uuids.building)
+        broken = self._instance(task_states.POWERING_ON, uuid=uuids.broken)
+        guests = {uuids.stop: power_state.SHUTDOWN}
+        self.mock_queued.side_effect = lambda mgr, ctxt, inst: (
+            inst is queued)
+        self.useFixture(fixtures.MockPatchObject(sweep, 'watch'))
+        with test.nested(
+            mock.patch.object(
+                self.compute, '_get_power_state',
+                side_effect=lambda inst: guests.get(inst.uuid,
+                                                    power_state.RUNNING)),
+            mock.patch.object(stopped, 'save'),
+            mock.patch.object(building, 'save'),
+            mock.patch.object(broken, 'save',
+                              side_effect=test.TestingException('db')),
+        ):
+            for instance in (healthy, stopped, queued, building, broken):
+                self.compute._init_instance(self.context, instance)
+        self.assertEqual(
+            'start-up recovery: 5 instances, 1 recovered, 1 errored, '
+            '1 left for queued requests, 1 failed',
+            controls.tally(self.compute).line())
+        lines = self._logged()
+        self.assertIn('rule=build task_state=spawning outcome=errored',
+                      '\n'.join(lines))
+        controls.summarize(self.compute)
+        self.assertIn('start-up recovery: 5 instances',
+                      self._logged()[-1])
+        # The next start-up counts afresh.
+        self.assertEqual(0, controls.tally(self.compute).instances)
+
+
+class InitHostTestCase(test.NoDBTestCase):
+    """The overlay checks the options first and sums up at the end."""
+
+    def test_init_host_is_wrapped(self):
+        calls = []
+
+        def init_host(self, service_ref):
+            calls.append('init_host')
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.compute.manager.ComputeManager.init_host', init_host))
+        self.addCleanup(overlay.uninstall)
+        overlay.install()
+        with test.nested(
+            mock.patch.object(engine, 'check_options',
+                              side_effect=lambda: calls.append('check')),
+            mock.patch.object(engine, 'summarize',
+                              side_effect=lambda m: calls.append('sum')),
+        ):
+            manager.ComputeManager.init_host(mock.sentinel.manager, None)
+        self.assertEqual(['check', 'init_host', 'sum'], calls)
+        overlay.uninstall()
+        self.assertFalse(overlay._is_ours(
+            manager.ComputeManager.__dict__['init_host']))
+
+    def test_unknown_rule_stops_init_host(self):
+        self.flags(disabled_rules=['nope'], group='recover')
+        called = []
+
+        def init_host(self, service_ref):
+            called.append(True)
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.compute.manager.ComputeManager.init_host', init_host))
+        self.addCleanup(overlay.uninstall)
+        overlay.install()
+        self.assertRaises(controls.UnknownRule,
+                          manager.ComputeManager.init_host,
+                          mock.sentinel.manager, None)
+        self.assertEqual([], called)
