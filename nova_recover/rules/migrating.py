@@ -12,7 +12,12 @@
 
 """Reset a live migration that nova-compute did not finish.
 
-\1Related upstream: "Prevent clean-up of migrating instances on compute
+Beyond the recover-stuck-state blueprint: no upstream change; extends
+stock nova's live-migration reset at start-up
+(ComputeManager._reset_live_migration), which aborts a ``running``
+migration, marks it ``error`` and clears the task state.
+
+Related upstream: "Prevent clean-up of migrating instances on compute
 init" (nova commit 1469c8e142, Change-Id
 Ia8c67acf93d71af868907f0711dcc1dfe103560c, Closes-Bug 1319797), which
 kept start-up from destroying the guest of an instance that is being
