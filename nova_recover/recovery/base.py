@@ -114,6 +114,19 @@ class Interrupted(exception.NovaException):
     msg_fmt = _("%(operation)s interrupted by nova-compute restart")
 
 
+def field(instance, name):
+    """An instance field, None where it is not loaded.
+
+    Nova always loads task_state and vm_state for start-up, but an object
+    built by hand may lack one; reading it would lazy-load it from the
+    database, which is not what start-up's bookkeeping should do.
+    """
+    is_set = getattr(instance, 'obj_attr_is_set', None)
+    if is_set is not None and not is_set(name):
+        return None
+    return getattr(instance, name)
+
+
 def operation_of(instance, task_state=None):
     """Name the operation that an instance's task_state belongs to."""
     task_state = task_state or instance.task_state

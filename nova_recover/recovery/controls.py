@@ -108,7 +108,7 @@ def holds(manager, context, instance, rule, default, recover):
     """Hold back what the operator switched off or asked to see only."""
     counts = tally(manager)
     counts.instances += 1
-    if rule is None and instance.task_state is None:
+    if rule is None and base.field(instance, 'task_state') is None:
         return False
     if rule is not None and rule_name(rule) in CONF.recover.disabled_rules:
         LOG.info('start-up recovery: rule %(rule)s is disabled; nova '

@@ -91,8 +91,8 @@ def rule_for(instance):
     two dictionary look-ups rather than a call to every rule.
     """
     rules, by_task_state, by_vm_state = _index()
-    candidates = (by_task_state.get(instance.task_state, ()) +
-                  by_vm_state.get(instance.vm_state, ()))
+    candidates = (by_task_state.get(base.field(instance, 'task_state'), ()) +
+                  by_vm_state.get(base.field(instance, 'vm_state'), ()))
     for rule in sorted(candidates, key=rules.index):
         if rule.owns(instance):
             return rule
@@ -126,7 +126,7 @@ def init_instance(manager, context, instance, default):
         # Nova's own guard logs and skips instances owned elsewhere.
         _run_default(default, context, instance)
         return
-    task_state = instance.task_state
+    task_state = base.field(instance, 'task_state')
     rule = rule_for(instance)
     recover = functools.partial(recover_lost, default=default)
     # What a gate runs to hand an instance to nova: never raises either.
@@ -146,7 +146,7 @@ def recover_lost(manager, context, instance, default):
     A gate calls it for an instance it held back (the sweep, once a
     request taken as queued turns out lost).
     """
-    task_state = instance.task_state
+    task_state = base.field(instance, 'task_state')
     rule = rule_for(instance)
     if rule is None:
         # Nova's own start-up code saves these without a compare-and-swap,
@@ -207,13 +207,13 @@ def _recover(manager, context, instance, default, task_state, rule):
 
 
 def _settled(instance):
-    if instance.vm_state == vm_states.ERROR:
+    if base.field(instance, 'vm_state') == vm_states.ERROR:
         return base.ERRORED
     return base.RECOVERED
 
 
 def _run_default(default, context, instance):
-    task_state = instance.task_state
+    task_state = base.field(instance, 'task_state')
     try:
         default(context, instance)
     except Exception as exc:
@@ -225,7 +225,7 @@ def _run_default(default, context, instance):
 
 def _fail(context, instance, task_state, exc):
     """ERROR plus a fault, or leave the instance as the DB has it."""
-    expected = list({task_state, instance.task_state})
+    expected = list({task_state, base.field(instance, 'task_state')})
     fault = base.interrupted(instance, task_state, reason=str(exc))
     try:
         if base.set_error(context, instance, expected, fault):
