@@ -145,7 +145,9 @@ REACHED = {
     task_states.SCHEDULING: ('_do_build_and_run_instance',),
     task_states.BLOCK_DEVICE_MAPPING: ('_do_build_and_run_instance',),
     task_states.NETWORKING: ('_do_build_and_run_instance',),
-    task_states.SPAWNING: ('_do_build_and_run_instance',),
+    # unshelve_instance spawns an offloaded server under SPAWNING too.
+    task_states.SPAWNING: ('_do_build_and_run_instance',
+                           'unshelve_instance'),
     task_states.DELETING: ('terminate_instance',),
     task_states.IMAGE_SNAPSHOT: ('snapshot_instance',),
     task_states.IMAGE_PENDING_UPLOAD: ('snapshot_instance',

@@ -331,6 +331,14 @@ class EvidenceTestCase(test.TestCase):
                                        task_states.REBOOT_STARTED))
         self.assertEqual('Error', self._events(instance)[0].result)
 
+    def test_close_an_interrupted_unshelve_spawn(self):
+        instance = self._instance(task_states.SPAWNING,
+                                  vm_state=vm_states.SHELVED_OFFLOADED)
+        ctxt = self._request(instance, instance_actions.UNSHELVE)
+        self._event(ctxt, instance, 'unshelve_instance')
+        self.assertEqual(1, self.close(instance, task_states.SPAWNING))
+        self.assertEqual('Error', self._events(instance)[0].result)
+
     def test_close_without_open_event_writes_nothing(self):
         instance = self._instance(task_states.REBOOT_STARTED)
         ctxt = self._request(instance, instance_actions.REBOOT)
