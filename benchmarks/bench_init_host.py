@@ -39,7 +39,8 @@ import os
 import sys
 import time
 
-os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', 'False')
+# nova-compute's default concurrency mode in nova 34.
+os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', 'True')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 

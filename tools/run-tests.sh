@@ -1,7 +1,8 @@
 #!/bin/bash
 # Every check of nova-recover, as CI runs it: style, the unit and
-# functional tests (stestr), the patch series proof and a small
-# benchmark. Prints one closing "N passed, N failed" line for the tests.
+# functional tests (stestr, once per concurrency mode), the patch series
+# proof and a small benchmark. Prints one closing "N passed, N failed"
+# line for the tests of both modes.
 set -uo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,7 +23,23 @@ step() {
 
 step pep8 flake8
 step coverage-doc python tools/gen_coverage_doc.py --check
-step stestr python -m stestr run --color "$@"
+# Every test runs in both of nova's concurrency modes: native threading,
+# nova-compute's default, then eventlet, deprecated but still supported.
+# nova picks the mode once per process, so each mode is a run of its own;
+# their subunit streams are kept for the closing count.
+streams=$(mktemp -d)
+trap 'rm -rf "$streams"' EXIT
+# A hung test fails (oslotest's timeout) instead of blocking CI.
+export OS_TEST_TIMEOUT=${OS_TEST_TIMEOUT:-600}
+for mode in threading:True eventlet:False; do
+    # The id this run gets, so that its own stream is counted even if it
+    # fails to start (plain "stestr last" would then give the other mode's).
+    run_id=$(cat .stestr/next-stream 2>/dev/null || echo 0)
+    step "stestr-${mode%%:*}" env OS_NOVA_DISABLE_EVENTLET_PATCHING="${mode#*:}" \
+        python -m stestr run --color "$@"
+    python -m stestr history show "$run_id" --subunit \
+        > "$streams/${mode%%:*}.subunit" 2>/dev/null || true
+done
 # Every prefix of the series is checked on nova's start-up tests only,
 # the full series on the whole of test_compute_mgr; tox -e patches runs
 # the whole file on every prefix.
@@ -30,11 +47,22 @@ step patches env PATCHES_PREFIX_TESTS="${PATCHES_PREFIX_TESTS-RecoveryTestCase|i
     bash tools/check_patches.sh
 step bench python benchmarks/bench_init_host.py --sizes 100,1000
 
-stats=$(python -m stestr last --subunit 2>/dev/null | subunit-stats 2>/dev/null)
-passed=$(echo "$stats" | sed -n 's/^Passed tests: *//p')
-failed=$(echo "$stats" | sed -n 's/^Failed tests: *//p')
-skipped=$(echo "$stats" | sed -n 's/^Skipped tests: *//p')
-passed=${passed:-0} failed=${failed:-0} skipped=${skipped:-0}
+# "passed failed skipped" of subunit v2 streams, which concatenate.
+count() {
+    local stats passed failed skipped
+    stats=$(cat "$@" 2>/dev/null | subunit-stats 2>/dev/null)
+    passed=$(echo "$stats" | sed -n 's/^Passed tests: *//p')
+    failed=$(echo "$stats" | sed -n 's/^Failed tests: *//p')
+    skipped=$(echo "$stats" | sed -n 's/^Skipped tests: *//p')
+    echo "${passed:-0} ${failed:-0} ${skipped:-0}"
+}
+echo
+for stream in "$streams"/threading.subunit "$streams"/eventlet.subunit; do
+    read -r passed failed skipped < <(count "$stream")
+    echo "tests ($(basename "$stream" .subunit)): ${passed} passed," \
+         "${failed} failed, ${skipped} skipped"
+done
+read -r passed failed skipped < <(count "$streams"/*.subunit)
 echo
 if [ ${#failed_steps[@]} -ne 0 ]; then
     echo "failed steps: ${failed_steps[*]}"

@@ -28,7 +28,6 @@ fi
 
 export PATH="$venv/bin:$PATH"
 export VIRTUAL_ENV="$venv"
-export OS_NOVA_DISABLE_EVENTLET_PATCHING=False
 export PYTHONDONTWRITEBYTECODE=1
 cd "$top"
 exec "$@"

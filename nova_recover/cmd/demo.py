@@ -27,6 +27,12 @@ import subprocess
 import sys
 import tempfile
 
+# nova-compute's default concurrency mode (native threading), unless the
+# environment asks for another. It must be set before nova is imported,
+# here and in the runners this starts, which inherit it: nova picks the
+# mode once per process.
+os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', 'True')
+
 OUTCOMES = 'nova_recover.tests.functional.outcomes'
 MODES = (('stock', ['--stock']), ('nova-recover', []))
 

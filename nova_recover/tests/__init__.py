@@ -13,9 +13,12 @@
 import os
 import sys
 
-# Nova's harness runs on eventlet unless told otherwise, and eventlet reads
-# the environment when it is imported, so this goes before any nova import.
-os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', 'False')
+# The tests run in whichever concurrency mode the environment asks for
+# (CI runs both). Unset, they run as nova 34's nova-compute does, on native
+# threading: that is where the overlay runs in production, and eventlet
+# mode is deprecated. nova's monkey_patch.patch() defaults to eventlet, and
+# the choice is made once per process, before any other nova import.
+os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', 'True')
 # The nova wheel installs api-paste.ini under the venv's etc/nova/, not
 # where nova's conf fixture looks for it; oslo.config reads this variable
 # over the fixture's default.

@@ -12,14 +12,21 @@
 
 """Crash nova-compute in the middle of an operation and restart it.
 
-The crash is a driver step that restarts the compute service from inside
-the running request and then never returns, as a killed process would
-not: the new service's start-up is what the tests look at. Everything is
-read back through the REST API, the way a user would see it.
+The crash is a driver step that never returns, as it would not in a killed
+process: the request parks there while the test stops the compute service
+without waiting for anything and starts a new one, whose start-up is what
+the tests look at. Everything is read back through the REST API, the way
+a user would see it.
+
+This works alike under eventlet and native threading: no thread is ever
+killed, and nothing waits for the parked one until the test's cleanup
+releases it.
 """
 
 import contextlib
+import importlib
 import threading
+import time
 from unittest import mock
 
 import fixtures
@@ -29,6 +36,7 @@ from nova.compute import power_state
 from nova import objects
 from nova.tests.functional.api import client as api_client
 from nova.tests.functional import integrated_helpers
+from nova import utils
 
 import nova_recover
 from nova_recover.tests import fixtures as recover_fixtures
@@ -72,11 +80,32 @@ class CrashRestartTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         elif not recover_fixtures.native():
             # A leftover install would make "stock" a lie.
             self.assertFalse(nova_recover.is_installed())
+        # Start-up runs as in a real nova-compute: no database, every
+        # remotable call through nova-conductor.
+        self.shape = self.useFixture(recover_fixtures.ProductionShape())
+        # Stopping a service must not wait for its in-flight requests, nor
+        # may its cleanup: a crashed request is one of them.
+        self.flags(manager_shutdown_timeout=0)
         self._start_compute(HOST)
-        # Parked requests wake up at cleanup, before the database and the
-        # executors go, and unwind: nova's executors wait for them.
+        # Parked requests wake up at cleanup, after the test's assertions,
+        # and unwind before the database goes.
         self._parked = threading.Event()
-        self.addCleanup(self._parked.set)
+        self._dying = []
+        self.addCleanup(self._release_parked)
+
+    def _release_parked(self):
+        """End the parked requests and wait, a while, for them to unwind.
+
+        Their threads belong to executors that nova's harness joins only
+        after the database is gone (a build runs in nova's own pool, not
+        in the RPC server's), and unwinding a request still writes, e.g.
+        its action event's end: it must find this test's database.
+        """
+        self._parked.set()
+        deadline = time.monotonic() + RESTART_TIMEOUT
+        for worker in self._dying:
+            while not _unwound(worker) and time.monotonic() < deadline:
+                time.sleep(0.05)
 
     @property
     def driver(self):
@@ -100,16 +129,45 @@ class CrashRestartTestCase(integrated_helpers.ProviderUsageBaseTestCase):
     def task_state(self, server_id):
         return self.api.get_server(server_id)['OS-EXT-STS:task_state']
 
+    def kill_and_restart(self, host=HOST):
+        """Restart a compute service as if its process had been killed.
+
+        Service.stop() runs the manager's graceful shutdown (waiting for
+        in-progress requests, then cleanup_host) and waits for the RPC
+        servers' executors, that is for the very request that is dying:
+        under native threading it waits for a thread parked by
+        crash_during, or for itself, forever. A killed process waits for
+        nothing and cleans nothing up, so both steps are skipped here;
+        the service's cleanup runs them once the parked requests are
+        released.
+        """
+        compute = self.computes[host]
+        with mock.patch.object(compute, '_run_manager_graceful_shutdown'), \
+                mock.patch.object(compute, '_wait_rpc_server'):
+            compute.stop()
+        # Nothing of the killed process goes on: its recovery sweep is a
+        # thread that only the skipped cleanup_host would have ended.
+        _sweep_module().stop(compute.manager)
+        # A new process holds none of the dead one's in-process locks,
+        # such as the instance lock a reboot takes.
+        self.useFixture(fixtures.MonkeyPatch(
+            'oslo_concurrency.lockutils._semaphores', lockutils.Semaphores()))
+        # restart_compute_service() stops it again: once is enough, and
+        # the harness counts each stop() as one service gone.
+        with mock.patch.object(compute, 'stop'):
+            self.computes[host] = self.restart_compute_service(compute)
+        return self.computes[host]
+
     @contextlib.contextmanager
     def crash_during(self, driver_method, after=False, guest_state=None):
         """Crash nova-compute inside one call of a driver method.
 
-        The first call restarts the compute service and then parks
-        forever; later calls, such as those of the restarted service's
-        start-up, reach the real driver. On leaving the block the restart
-        has finished; the yielded dict then holds 'server_id' and
-        'task_state', the task state the instance had when the service
-        died.
+        The first call parks until the test's cleanup, and the test then
+        restarts the compute service (kill_and_restart); later calls, such
+        as those of the restarted service's start-up, reach the real
+        driver. On leaving the block the restart has finished; the
+        yielded dict then holds 'server_id' and 'task_state', the task
+        state the instance had when the service died.
 
         :param after: run the real driver step before dying, e.g. to let
             the fake driver's snapshot set IMAGE_UPLOADING.
@@ -120,7 +178,7 @@ class CrashRestartTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         driver = self.driver
         real = getattr(driver, driver_method)
         crash = {}
-        done = threading.Event()
+        reached = threading.Event()
 
         def die(*args, **kwargs):
             if crash:
@@ -133,25 +191,23 @@ class CrashRestartTestCase(integrated_helpers.ProviderUsageBaseTestCase):
                 if guest_state is not None:
                     driver.instances[instance.uuid].state = guest_state
                 crash['task_state'] = self.task_state(instance.uuid)
-                # A new process holds none of the dead one's in-process
-                # locks, such as the instance lock a reboot takes.
-                self.useFixture(fixtures.MonkeyPatch(
-                    'oslo_concurrency.lockutils._semaphores',
-                    lockutils.Semaphores()))
-                self.computes[HOST] = self.restart_compute_service(
-                    self.computes[HOST])
             except Exception as exc:
                 crash['error'] = exc
             finally:
-                done.set()
+                reached.set()
+            self._dying.append(_current_worker())
             self._parked.wait(PARKED)
             raise Killed()
 
         with mock.patch.object(driver, driver_method, side_effect=die):
             yield crash
-            if not done.wait(RESTART_TIMEOUT):
+            if not reached.wait(RESTART_TIMEOUT):
                 self.fail('nova-compute never reached %s.%s'
                           % (type(driver).__name__, driver_method))
+            # The restart runs here, in the test's thread, and not in the
+            # dying request's: a new process shares no thread, and no
+            # thread-local state, with the one that was killed.
+            self.kill_and_restart()
         if 'error' in crash:
             raise crash['error']
 
@@ -204,6 +260,30 @@ class CrashRestartTestCase(integrated_helpers.ProviderUsageBaseTestCase):
                                **scenario.crash_kwargs) as crash:
             scenario.request(self, server)
         return crash['task_state'], self.outcome(crash['server_id'])
+
+
+def _current_worker():
+    """The calling thread, or greenthread under eventlet."""
+    if utils.concurrency_mode_threading():
+        return threading.current_thread()
+    return utils.get_eventlet().getcurrent()
+
+
+def _unwound(worker):
+    """Whether a parked request's thread is done with it.
+
+    A futurist worker thread outlives its work item and goes idle; a
+    greenthread of an eventlet pool ends with it.
+    """
+    if isinstance(worker, threading.Thread):
+        return not worker.is_alive() or getattr(worker, 'idle', False)
+    return worker.dead
+
+
+def _sweep_module():
+    return importlib.import_module(
+        'nova.compute.startup_recovery.sweep' if recover_fixtures.native()
+        else 'nova_recover.recovery.sweep')
 
 
 def _instance_of(args, kwargs):

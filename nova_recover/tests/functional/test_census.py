@@ -63,8 +63,8 @@ from nova.virt import fake
 
 import nova_recover
 from nova_recover import coverage
-from nova_recover import evidence
-from nova_recover import sweep
+from nova_recover.recovery import evidence
+from nova_recover.recovery import sweep
 from nova_recover.tests import fixtures as recover_fixtures
 
 LOG = logging.getLogger(__name__)
@@ -352,6 +352,7 @@ class CensusBase(test.TestCase):
                           'patched tree (NOVA_RECOVER_NATIVE=1)')
         else:
             self.assertFalse(nova_recover.is_installed())
+        self.shape = self.useFixture(recover_fixtures.ProductionShape())
         self.useFixture(nova_fixtures.NeutronFixture(self))
         self.useFixture(nova_fixtures.GlanceFixture(self))
         self.useFixture(func_fixtures.PlacementFixture())

@@ -17,10 +17,13 @@ exactly as it was; a disabled rule must give nova's own outcome for its
 states, row for row.
 """
 
+from unittest import mock
+
+from nova.compute import manager as compute_manager
 from nova.compute import task_states
 from nova import objects
 
-import nova_recover
+from nova_recover import overlay
 from nova_recover.recovery import controls
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import test_census
@@ -72,10 +75,14 @@ class DisabledRuleTestCase(test_census.CensusBase):
             self.skipTest('stock nova is not in the patched tree')
         self.flags(disabled_rules=['powering'], group='recover')
         disabled = self._outcomes()
-        nova_recover.uninstall()
-        stock = self._outcomes()
+        # Stock nova under the same production shape. Not uninstall() and
+        # install(): under ProductionShape's wrapper they leave the
+        # overlay inside _init_instance for every later test.
+        with mock.patch.object(
+                compute_manager.ComputeManager, '_init_instance',
+                recover_fixtures._on_compute_side(overlay.original())):
+            stock = self._outcomes()
         self.assertEqual(stock, disabled)
         # And not the rule's: stock leaves some of these rows stuck.
         self.flags(disabled_rules=[], group='recover')
-        nova_recover.install()
         self.assertNotEqual(stock, self._outcomes())

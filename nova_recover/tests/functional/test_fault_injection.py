@@ -147,6 +147,7 @@ class FaultInjectionTestCase(_Base):
     def setUp(self):
         super().setUp()
         self.useFixture(recover_fixtures.Overlay())
+        self.useFixture(recover_fixtures.ProductionShape())
         self.servers = self._boot(STUCK)
         self._stop_and_stick(self.servers)
 
@@ -227,6 +228,7 @@ class StockContrastTestCase(_Base):
         if recover_fixtures.native():
             self.skipTest('nova under test carries the patch series')
         super().setUp()
+        self.useFixture(recover_fixtures.ProductionShape())
 
     def test_reboot_retry_raising_aborts_start_up(self):
         """A failing hard reboot retry escapes stock _init_instance and

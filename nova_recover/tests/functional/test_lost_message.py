@@ -27,8 +27,9 @@ from oslo_utils import timeutils
 
 from nova.compute import rpcapi as compute_rpcapi
 
-from nova_recover import base as recover_base
-from nova_recover import sweep
+from nova_recover.recovery import base as recover_base
+from nova_recover.recovery import evidence
+from nova_recover.recovery import sweep
 from nova_recover.tests.functional import base
 
 
@@ -100,14 +101,16 @@ class LostMessageTestCase(base.CrashRestartTestCase):
 
     def test_request_arriving_during_the_sweep_wins(self):
         server, cast = self._pause_lost()
-        real_get = sweep._get_instance
+        real_load = evidence.load
 
-        def request_lands_meanwhile(context, uuid):
-            stale = real_get(context, uuid)
-            # The late cast reaches the running service now.
-            compute_rpcapi.ComputeAPI().pause_instance(*cast[0],
-                                                       **cast[1])
-            self._wait_for_state_change(server, 'PAUSED')
+        def request_lands_meanwhile(context, instance, names):
+            stale = real_load(context, instance, names)
+            # The late cast reaches the running service once the sweep
+            # has read that nothing arrived.
+            with self.shape.conductor_side():
+                compute_rpcapi.ComputeAPI().pause_instance(*cast[0],
+                                                           **cast[1])
+                self._wait_for_state_change(server, 'PAUSED')
             return stale
 
         settled = []
@@ -117,7 +120,7 @@ class LostMessageTestCase(base.CrashRestartTestCase):
             settled.append(real_settle(*args, **kwargs))
             return settled[-1]
 
-        with mock.patch.object(sweep, '_get_instance',
+        with mock.patch.object(evidence, 'load',
                                side_effect=request_lands_meanwhile), \
                 mock.patch.object(recover_base, 'settle',
                                   side_effect=settle):
