@@ -1,0 +1,678 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Crash scenarios against the real deployment, ours beside stock.
+
+Every check goes through the public APIs with openstacksdk's sessions
+(nova's os-instance-actions, servers and os-services, glance's images);
+nothing reads a database. Scenarios are batched as a host crash batches
+them: every operation of a group is parked inside its driver call on
+both computes at once (compute-a runs nova-compute-recover, compute-b
+stock nova-compute), both are SIGKILLed once and restarted once.
+"""
+
+import collections
+from concurrent import futures
+import json
+import os
+import threading
+import time
+
+import openstack
+
+import services
+
+API = {
+    'compute': 'http://%s:%d/v2.1' % (services.HOST, services.PORTS['nova']),
+    'image': 'http://%s:%d' % (services.HOST, services.PORTS['glance']),
+    'network': 'http://%s:%d' % (services.HOST, services.PORTS['neutron']),
+}
+MICROVERSION = '2.96'
+OURS, STOCK = 'compute-a', 'compute-b'
+OTHER = {OURS: STOCK, STOCK: OURS}
+HOSTS = (OURS, STOCK)
+
+
+class CheckError(Exception):
+    pass
+
+
+def poll(what, fn, timeout, interval=1.0):
+    """fn() until it returns something true; bounded in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise CheckError('timed out after %ds: %s' % (timeout, what))
+        time.sleep(interval)
+
+
+class Cloud(object):
+    """The deployment's APIs, as an operator's client sees them."""
+
+    def __init__(self):
+        self.conn = openstack.connection.Connection(
+            auth_type='admin_token',
+            auth={'endpoint': API['compute'], 'token': 'admin:admin'},
+            compute_endpoint_override=API['compute'],
+            image_endpoint_override=API['image'],
+            network_endpoint_override=API['network'])
+        self.nova = self.conn.compute
+        self.glance = self.conn.image
+
+    def _ok(self, resp, what):
+        if resp.status_code >= 400:
+            raise CheckError('%s: HTTP %d %s' % (what, resp.status_code,
+                                                 resp.text[:500]))
+        return resp
+
+    def get(self, path):
+        resp = self.nova.get(path, microversion=MICROVERSION)
+        if resp.status_code == 404:
+            return None
+        return self._ok(resp, 'GET ' + path).json()
+
+    def post(self, path, body):
+        return self._ok(self.nova.post(path, json=body,
+                                       microversion=MICROVERSION),
+                        'POST %s %s' % (path, body))
+
+    def action(self, server_id, body):
+        return self.post('/servers/%s/action' % server_id, body)
+
+    def delete(self, server_id):
+        return self._ok(self.nova.delete('/servers/%s' % server_id,
+                                         microversion=MICROVERSION),
+                        'DELETE server')
+
+    def server(self, server_id):
+        body = self.get('/servers/%s' % server_id)
+        return body and body['server']
+
+    def servers(self, host):
+        """``server list --host``."""
+        return self.get('/servers/detail?all_tenants=1&host=%s' % host)[
+            'servers']
+
+    def actions(self, server_id):
+        return self.get('/servers/%s/os-instance-actions'
+                        % server_id)['instanceActions']
+
+    def action_detail(self, server_id, request_id):
+        return self.get('/servers/%s/os-instance-actions/%s' % (
+            server_id, request_id))['instanceAction']
+
+    def services(self, host):
+        return self.get('/os-services?binary=nova-compute&host=%s'
+                        % host)['services']
+
+    def images(self, **filters):
+        query = '&'.join('%s=%s' % kv for kv in filters.items())
+        resp = self._ok(self.glance.get('/images?' + query),
+                        'image list')
+        return resp.json()['images']
+
+    def image(self, image_id):
+        resp = self.glance.get('/images/%s' % image_id)
+        if resp.status_code == 404:
+            return None
+        return self._ok(resp, 'image show').json()
+
+    # Set-up.
+
+    def prepare(self):
+        """Flavors and an image (quotas are unlimited in nova.conf)."""
+        flavors = {}
+        for name, ram in (('tiny', 64), ('small', 128)):
+            resp = self.post('/flavors', {'flavor': {
+                'name': name, 'ram': ram, 'vcpus': 1, 'disk': 1}})
+            flavors[name] = resp.json()['flavor']['id']
+        resp = self._ok(self.glance.post('/images', json={
+            'name': 'fake-guest', 'disk_format': 'raw',
+            'container_format': 'bare', 'visibility': 'public'}),
+            'image create')
+        image_id = resp.json()['id']
+        self._ok(self.glance.put(
+            '/images/%s/file' % image_id, data=b'fake guest disk\n',
+            headers={'Content-Type': 'application/octet-stream'}),
+            'image upload')
+        poll('image active',
+             lambda: self.image(image_id)['status'] == 'active', 60)
+        self.flavors = flavors
+        self.image_id = image_id
+
+    def boot(self, name, host):
+        resp = self.post('/servers', {'server': {
+            'name': name, 'imageRef': self.image_id,
+            'flavorRef': self.flavors['tiny'], 'networks': 'none',
+            'host': host}})
+        return resp.json()['server']['id']
+
+    def wait_status(self, server_ids, status, timeout=180):
+        """Every server in status with no task_state; ERROR fails."""
+        def done():
+            pending = []
+            for sid in server_ids:
+                s = self.server(sid)
+                if s is None and status == 'DELETED':
+                    continue
+                if s is None or s['status'] == 'ERROR':
+                    raise CheckError('server %s went to %s' % (
+                        sid, s and s.get('fault')))
+                if (s['status'] != status or
+                        s['OS-EXT-STS:task_state'] is not None):
+                    pending.append(sid)
+            return not pending
+        poll('%d servers %s' % (len(server_ids), status), done, timeout)
+
+    def compute_reported_since(self, host, since):
+        """nova-compute has finished init_host: it reports again."""
+        svc = self.services(host)
+        return svc and svc[0]['updated_at'] and (
+            svc[0]['updated_at'] > since)
+
+
+def utcnow():
+    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())
+
+
+# Operations: how to bring a server to the operation's start, the request,
+# and the driver call it is parked in.
+
+Op = collections.namedtuple(
+    'Op', 'name prep request method state action image boot_other',
+    defaults=(None, None, None, False))
+# In requests: @NAME@ the server's name, @IMAGE@ the guest image,
+# @FLAVOR2@ the resize flavor, @HOST@ the operation's host, @OTHER@ the
+# other one. prep is a list of (request, status to wait for).
+STOP = ({'os-stop': None}, 'SHUTOFF')
+PAUSE = ({'pause': None}, 'PAUSED')
+SUSPEND = ({'suspend': None}, 'SUSPENDED')
+RESCUE = ({'rescue': {}}, 'RESCUE')
+SHELVE = ({'shelve': None}, 'SHELVED')
+OFFLOAD = ({'shelveOffload': None}, 'SHELVED_OFFLOADED')
+RESIZE_HERE = ({'resize': {'flavorRef': '@FLAVOR2@'}}, 'VERIFY_RESIZE')
+
+OPS = [
+    Op('snapshot', [], {'createImage': {'name': '@NAME@'}}, 'snapshot',
+       action='createImage', image='@NAME@'),
+    Op('backup', [], {'createBackup': {'name': '@NAME@', 'backup_type':
+                                       'daily', 'rotation': 2}},
+       'snapshot', action='createBackup', image='@NAME@'),
+    Op('reboot-soft', [], {'reboot': {'type': 'SOFT'}}, 'reboot',
+       action='reboot'),
+    Op('reboot-hard', [], {'reboot': {'type': 'HARD'}}, 'reboot',
+       'shutdown', action='reboot'),
+    Op('stop', [], {'os-stop': None}, 'power_off'),
+    Op('start', [STOP], {'os-start': None}, 'power_on'),
+    Op('pause', [], {'pause': None}, 'pause'),
+    Op('unpause', [PAUSE], {'unpause': None}, 'unpause'),
+    Op('suspend', [], {'suspend': None}, 'suspend'),
+    Op('resume', [SUSPEND], {'resume': None}, 'resume'),
+    Op('rescue', [], {'rescue': {}}, 'rescue'),
+    Op('unrescue', [RESCUE], {'unrescue': None}, 'unrescue'),
+    # Parked in spawn, after the rebuild destroyed the old guest.
+    Op('rebuild', [], {'rebuild': {'imageRef': '@IMAGE@'}}, 'spawn'),
+    # shelve powers off, then uploads its snapshot.
+    Op('shelve', [], {'shelve': None}, 'snapshot', image='@NAME@-shelved'),
+    Op('shelve-offload', [SHELVE], {'shelveOffload': None}, 'destroy',
+       action='shelveOffload'),
+    Op('unshelve', [SHELVE, OFFLOAD], {'unshelve': {'host': '@HOST@'}},
+       'spawn'),
+    # To the other host: parked in the source's migrate_disk_and_power_off.
+    Op('resize', [], {'resize': {'flavorRef': '@FLAVOR2@'}},
+       'migrate_disk_and_power_off'),
+    # Booted on the other host and resized here; the revert is parked in
+    # this host's destroy of the new guest.
+    Op('resize-revert', [RESIZE_HERE], {'revertResize': None}, 'destroy',
+       action='revertResize', boot_other=True),
+    Op('live-migration', [], {'os-migrateLive': {
+        'host': '@OTHER@', 'block_migration': 'auto'}}, 'live_migration',
+       action='live-migration'),
+    Op('delete', [], 'DELETE', 'destroy'),
+    Op('change-password', [], {'changePassword': {'adminPass': 'Xyzzy1'}},
+       'set_admin_password', action='changePassword'),
+]
+OP_NAMES = [op.name for op in OPS]
+# Requests the API answers only when the compute has: RPC calls.
+CALLS = {'change-password'}
+# Not part of Queued and Lost, because they need the compute while it is
+# down: live migration's pre-checks are the conductor's RPC calls to both
+# computes, and changePassword is itself an RPC call, whose caller (the
+# API) gives up after rpc_response_timeout.
+NOT_QUEUEABLE = {'live-migration', 'change-password'}
+# nova 34 runs these in a background task and closes their instance
+# action event Success when the task starts, not when it ends: the event
+# of an interrupted one cannot say so.
+ASYNC_EVENT = {'snapshot', 'live-migration'}
+
+
+def by_name(names):
+    names = names.split(',') if isinstance(names, str) else names
+    return [op for op in OPS if op.name in names]
+
+
+class Batch(object):
+    """One server per (operation, host), brought to the operation's start."""
+
+    def __init__(self, cloud, log, group, ops):
+        self.cloud = cloud
+        self.log = log
+        self.group = group
+        self.ops = ops
+        self.servers = {}  # (op name, host) -> server id
+        self.images = {}  # (op name, host) -> name of the image it makes
+
+    def name(self, op, host):
+        return '%s-%s-%s' % (self.group, op.name, host)
+
+    def render(self, op, host, body):
+        text = json.dumps(body)
+        for key, value in (('@NAME@', self.name(op, host)),
+                           ('@IMAGE@', self.cloud.image_id),
+                           ('@FLAVOR2@', self.cloud.flavors['small']),
+                           ('@HOST@', host), ('@OTHER@', OTHER[host])):
+            text = text.replace(key, value)
+        return json.loads(text)
+
+    def boot_start(self):
+        with futures.ThreadPoolExecutor(4) as pool:
+            jobs = {(op.name, host): pool.submit(
+                self.cloud.boot, self.name(op, host),
+                OTHER[host] if op.boot_other else host)
+                for op in self.ops for host in HOSTS}
+            for key, job in jobs.items():
+                self.servers[key] = job.result()
+        for op in self.ops:
+            for host in HOSTS:
+                if op.image:
+                    self.images[op.name, host] = self.render(op, host,
+                                                             op.image)
+
+    def boot_finish(self):
+        if not self.ops:
+            return
+        self.cloud.wait_status(list(self.servers.values()), 'ACTIVE', 300)
+        steps = max(len(op.prep) for op in self.ops)
+        for i in range(steps):
+            waiting = collections.defaultdict(list)
+            for op in self.ops:
+                if i < len(op.prep):
+                    body, status = op.prep[i]
+                    for host in HOSTS:
+                        waiting[status].append((op, host))
+            with futures.ThreadPoolExecutor(4) as pool:
+                jobs = [pool.submit(self.cloud.action,
+                                    self.servers[op.name, host],
+                                    self.render(op, host, op.prep[i][0]))
+                        for pairs in waiting.values()
+                        for op, host in pairs]
+                for job in jobs:
+                    job.result()
+            for status, pairs in list(waiting.items()):
+                waiting[status] = [self.servers[op.name, host]
+                                   for op, host in pairs]
+            for status, sids in waiting.items():
+                self.cloud.wait_status(sids, status, 180)
+        for op in self.ops:
+            for host in HOSTS:
+                s = self.cloud.server(self.servers[op.name, host])
+                if s.get('OS-EXT-SRV-ATTR:host') not in (host, None):
+                    raise CheckError('%s: server on %s, not %s' % (
+                        self.name(op, host), s['OS-EXT-SRV-ATTR:host'],
+                        host))
+
+    def send(self):
+        """Send every operation's request, on both hosts, concurrently.
+
+        Concurrently because some are RPC calls, not casts (changePassword
+        waits for the compute), and the compute they wait for is about to
+        be parked or down. Casts have returned when this returns; a call's
+        answer (or its MessagingTimeout) is not waited for.
+        """
+        threads = []
+        errors = []
+
+        def one(op, host, sid):
+            try:
+                if op.request == 'DELETE':
+                    self.cloud.delete(sid)
+                else:
+                    self.cloud.action(sid, self.render(op, host,
+                                                       op.request))
+            except Exception as e:
+                if op.name not in CALLS:
+                    errors.append('%s on %s: %s' % (op.name, host, e))
+
+        for op in self.ops:
+            for host in HOSTS:
+                t = threading.Thread(
+                    target=one, args=(op, host, self.servers[op.name, host]),
+                    daemon=True)
+                t.start()
+                threads.append((op, t))
+        deadline = time.monotonic() + 60
+        for op, t in threads:
+            if op.name not in CALLS:
+                t.join(max(0.1, deadline - time.monotonic()))
+        if errors:
+            raise CheckError('requests refused: %s' % '; '.join(errors))
+
+    def crash_rules(self, host, action='park'):
+        return [{'method': op.method, 'uuid': self.servers[op.name, host],
+                 'state': op.state, 'action': action} for op in self.ops]
+
+
+def arm(dep, host, rules):
+    path = dep.crash_file(host)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(rules, f)
+    os.replace(path + '.tmp', path)
+
+
+def disarm(dep, host):
+    for path in (dep.crash_file(host), dep.parked_file(host)):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def parked(dep, host):
+    try:
+        with open(dep.parked_file(host)) as f:
+            return set(tuple(line.split()) for line in f if line.strip())
+    except FileNotFoundError:
+        return set()
+
+
+def restart_and_settle(dep, cloud, log, hosts):
+    """Start the computes again and wait for their start-up to finish."""
+    since = utcnow()
+    time.sleep(1)
+    for host in hosts:
+        dep.start_compute(host)
+    for host in hosts:
+        poll('%s reports after restart' % host,
+             lambda: (dep.check_alive(host) or
+                      cloud.compute_reported_since(host, since)), 180)
+
+
+# Observing one server after the restart.
+
+def events_of(cloud, server_id, action_name):
+    """The compute events of the newest action_name request (event show).
+
+    A start-up re-run records an action of its own, with no user; the
+    user's request is the newest one that has one.
+    """
+    actions = [a for a in cloud.actions(server_id)
+               if a['action'] == action_name]
+    if not actions:
+        return None
+    requested = [a for a in actions if a.get('user_id')]
+    actions = requested or actions
+    detail = cloud.action_detail(server_id, actions[0]['request_id'])
+    return [e for e in detail.get('events') or []
+            if e['event'].startswith('compute_')]
+
+
+def observe(cloud, batch, op, host):
+    sid = batch.servers[op.name, host]
+    s = cloud.server(sid)
+    row = {'server': 'deleted' if s is None else '%s/%s' % (
+        s['status'], s['OS-EXT-STS:task_state'] or '-')}
+    if s is not None and s.get('fault'):
+        row['fault'] = s['fault'].get('message', '')[:60]
+    try:
+        events = events_of(cloud, sid, op.action or op.name)
+    except CheckError:
+        events = None
+    if events is None:
+        row['event'] = 'n/a'
+    else:
+        row['event'] = ','.join(e['result'] or 'open' for e in events) or '-'
+        row['open'] = sum(1 for e in events if e['result'] is None)
+        row['interrupted'] = any(
+            e['result'] == 'Error' and 'restart' in (e['details'] or '')
+            for e in events)
+        details = [e['details'] for e in events if e.get('details')]
+        if details:
+            row['details'] = details[0][:60]
+    if s is not None and s.get('OS-EXT-SRV-ATTR:host') != host:
+        row['server'] += '@' + str(s.get('OS-EXT-SRV-ATTR:host'))
+    if (op.name, host) in batch.images:
+        images = cloud.images(name=batch.images[op.name, host])
+        row['images'] = ','.join(sorted(i['status'] for i in images)) or '-'
+    row['stable'] = s is None or s['OS-EXT-STS:task_state'] is None
+    return row
+
+
+def print_table(log, title, rows):
+    """rows: {op: {host: row}}; one line per op, ours beside stock."""
+    cols = ['server', 'event', 'images', 'early']
+    log('')
+    log('== %s ==' % title)
+    head = '%-16s | %-40s | %-40s' % ('operation', 'nova-recover (' + OURS +
+                                      ')', 'stock (' + STOCK + ')')
+    log(head)
+    log('-' * len(head))
+    for op_name, by_host in rows.items():
+        cells = []
+        for host in HOSTS:
+            r = by_host.get(host, {})
+            cells.append(' '.join(('%s' if c != 'early' else '(before: %s)')
+                                  % r[c] for c in cols if c in r))
+        log('%-16s | %-40s | %-40s' % (op_name, cells[0], cells[1]))
+        for host in HOSTS:
+            r = by_host.get(host, {})
+            extra = '; '.join('%s: %s' % (k, r[k]) for k in
+                              ('details', 'fault') if k in r)
+            if extra:
+                log('%-16s   %s %s' % ('', host, extra))
+
+
+# Scenarios.
+
+def judge_died(op, ours, failures):
+    if not ours['stable']:
+        failures.append('%s: server still %s' % (op.name, ours['server']))
+    if ours.get('open'):
+        failures.append('%s: %d event(s) left open' % (op.name, ours['open']))
+    if (ours.get('event') != 'n/a' and op.name not in ASYNC_EVENT and
+            not ours.get('interrupted')):
+        failures.append('%s: no event closed as interrupted (%s)'
+                        % (op.name, ours['event']))
+    images = [i for i in ours.get('images', '').split(',') if i != '-']
+    if set(images) & {'queued', 'saving'}:
+        failures.append('%s: image left %s' % (op.name, ours['images']))
+    if len(images) > 1:
+        failures.append('%s: %d images' % (op.name, len(images)))
+
+
+def judge_queued(op, ours, failures, lose):
+    if not ours['stable']:
+        failures.append('%s: server still %s' % (op.name, ours['server']))
+    if ours.get('open'):
+        failures.append('%s: %d event(s) left open' % (op.name, ours['open']))
+    if not lose and ours.get('event') != 'n/a' and set(
+            ours.get('event', '').split(',')) != {'Success'}:
+        failures.append('%s: event %s, not Success' % (op.name,
+                                                       ours['event']))
+
+
+def observe_all(cloud, batch, hosts=HOSTS):
+    """{op: {host: row}}, a few requests at a time."""
+    with futures.ThreadPoolExecutor(4) as pool:
+        jobs = collections.OrderedDict(
+            ((op.name, h), pool.submit(observe, cloud, batch, op, h))
+            for op in batch.ops for h in hosts)
+        rows = collections.OrderedDict()
+        for (name, h), job in jobs.items():
+            rows.setdefault(name, {})[h] = job.result()
+    return rows
+
+
+def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
+                kill_in_recovery=None, lost_ops=()):
+    """Died (and Queued) with one SIGKILL and one restart of each compute.
+
+    Every died_ops operation is parked in its driver call on both computes
+    and both are SIGKILLed together; then every queued_ops request is sent
+    while they are down (RabbitMQ keeps the casts). compute-a is started
+    first, and compute-b's parked servers must be untouched by its
+    start-up (Other host); then compute-b. With kill_in_recovery (driver
+    methods), the first start-up is itself SIGKILLed at the first of those
+    calls and both computes are started once more (Died during recovery).
+    With lost_ops, their requests are sent while the computes are down and
+    RabbitMQ is restarted before they come back (Lost): those servers must
+    keep their state until [recover]queued_request_grace has passed, and
+    be settled by the sweep after it.
+    Returns {scenario: failures}.
+    """
+    died_group = 'recovery' if kill_in_recovery else 'died'
+    died = Batch(cloud, log, died_group, list(died_ops))
+    queued = Batch(cloud, log, 'queued', [
+        op for op in queued_ops if op.name not in NOT_QUEUEABLE])
+    lost = Batch(cloud, log, 'lost', [
+        op for op in lost_ops if op.name not in NOT_QUEUEABLE])
+    batches = [b for b in (died, queued, lost) if b.ops]
+    for b in batches:
+        b.boot_start()
+    for b in batches:
+        b.boot_finish()
+    log('%s: %d servers at their operations\' start' % (
+        '+'.join(b.group for b in batches),
+        sum(len(b.servers) for b in batches)))
+    for host in HOSTS:
+        disarm(dep, host)
+        arm(dep, host, died.crash_rules(host))
+    died.send()
+    want = {host: {(op.method, died.servers[op.name, host])
+                   for op in died.ops} for host in HOSTS}
+    poll('every operation parked in its driver call',
+         lambda: all(want[h] <= parked(dep, h) for h in HOSTS), 180)
+    log('%s: %d operations parked in their driver calls; SIGKILL both '
+        'computes' % (died_group, sum(len(w) for w in want.values())))
+    for host in HOSTS:
+        dep.kill(host)
+        disarm(dep, host)
+    if queued.ops:
+        queued.send()
+        log('queued: %d requests sent while both computes are down'
+            % len(queued.servers))
+    if lost.ops:
+        lost.send()
+        lost_sent = time.monotonic()
+        dep.restart_rabbitmq()
+        log('lost: %d requests sent while both computes are down, then '
+            'RabbitMQ restarted (the casts are gone)' % len(lost.servers))
+    if kill_in_recovery:
+        for host in HOSTS:
+            arm(dep, host, [{'method': m, 'uuid': None, 'state': None,
+                             'action': 'kill'} for m in kill_in_recovery])
+            dep.start_compute(host)
+        try:
+            poll('start-up recovery killed at %s' % kill_in_recovery,
+                 lambda: not any(dep.alive(h) for h in HOSTS), 120)
+        except CheckError:
+            pass
+        died_in = {h: sorted(parked(dep, h)) for h in HOSTS}
+        for host in HOSTS:
+            dep.kill(host)
+            disarm(dep, host)
+        log('recovery: start-up SIGKILLed inside %s' % '; '.join(
+            '%s: %s' % (h, ' '.join(m for m, _u in c) or 'no driver call')
+            for h, c in died_in.items()))
+    before = {sid: cloud.server(sid) for (name, host), sid in
+              died.servers.items() if host == STOCK}
+    restart_and_settle(dep, cloud, log, [OURS])
+    if lost.ops:
+        early_age = time.monotonic() - lost_sent
+        early = observe_all(cloud, lost, [OURS])
+    touched = []
+    for sid, s in before.items():
+        now = cloud.server(sid)
+        if s is not None and now is not None and (
+                now['OS-EXT-STS:task_state'] !=
+                s['OS-EXT-STS:task_state'] or now['status'] != s['status']):
+            touched.append(sid)
+    log('other host: compute-a\'s start-up left compute-b\'s %d parked '
+        'servers %s' % (len(before), 'untouched' if not touched else
+                        'CHANGED: %s' % touched))
+    restart_and_settle(dep, cloud, log, [STOCK])
+    log('%s: both computes restarted' % died_group)
+    results = collections.OrderedDict()
+    if queued.ops:
+        try:
+            poll('queued requests honoured on %s' % OURS, lambda: all(
+                observe(cloud, queued, op, OURS)['stable']
+                for op in queued.ops), 120, interval=3)
+        except CheckError:
+            pass
+    # What ours' start-up saved, stock has had the same time to do.
+    time.sleep(3)
+    failures = []
+    rows = observe_all(cloud, died)
+    for op in died.ops:
+        judge_died(op, rows[op.name][OURS], failures)
+    print_table(log, 'Died during recovery: SIGKILL inside the driver call, '
+                'SIGKILL again inside start-up recovery, restart'
+                if kill_in_recovery else
+                'Died: SIGKILL inside the driver call, one restart', rows)
+    results[died_group] = failures
+    results['other-host'] = (['compute-a start-up changed compute-b '
+                              'servers %s' % touched] if touched else [])
+    if queued.ops:
+        failures = []
+        rows = observe_all(cloud, queued)
+        for op in queued.ops:
+            judge_queued(op, rows[op.name][OURS], failures, False)
+        print_table(log, 'Queued: requests sent while nova-compute is '
+                    'down, one restart', rows)
+        results['queued'] = failures
+    if lost.ops:
+        results['lost'] = settle_lost(dep, cloud, log, lost, lost_sent,
+                                      early, early_age)
+    return results
+
+
+def settle_lost(dep, cloud, log, batch, sent, early, early_age):
+    """Lost requests: untouched until the grace period, swept after it."""
+    failures = []
+    grace = dep.queued_request_grace
+    if early_age < grace:
+        for name, by_host in early.items():
+            if by_host[OURS]['stable'] and name != 'delete':
+                failures.append('%s: settled before the grace period (%s)'
+                                % (name, by_host[OURS]['server']))
+    else:
+        log('lost: compute-a came back %ds after the requests, after the '
+            '%ds grace period; "before" is not checked' % (early_age, grace))
+    wait = grace + 2 * dep.sweep_interval + 20 - (time.monotonic() - sent)
+    log('lost: waiting up to %ds for the grace period and the sweep'
+        % max(wait, 0))
+    try:
+        poll('sweep settles lost requests on %s' % OURS, lambda: (
+            time.monotonic() - sent > grace and
+            all(observe(cloud, batch, op, OURS)['stable']
+                for op in batch.ops)), max(wait, 5), interval=5)
+    except CheckError as e:
+        failures.append(str(e))
+    rows = observe_all(cloud, batch)
+    for op in batch.ops:
+        judge_queued(op, rows[op.name][OURS], failures, True)
+        rows[op.name][OURS]['early'] = early[op.name][OURS]['server']
+    print_table(log, 'Lost: requests sent while nova-compute is down, '
+                'RabbitMQ restarted, restart', rows)
+    return failures

@@ -1,0 +1,84 @@
+#!/bin/bash
+# The real deployment (issue 9): MariaDB, RabbitMQ, placement, glance,
+# neutron and nova as separate processes on 127.0.0.1, two nova-computes
+# (compute-a through nova-compute-recover, compute-b stock nova-compute)
+# on a fake driver whose guests survive SIGKILL; then the crash scenarios,
+# ours beside stock. See doc/deployment.rst.
+#
+#   tools/run-deployment.sh [--scenarios smoke,died,queued,lost]
+#
+# Needs root and apt-get (mariadb-server, rabbitmq-server are installed
+# when missing) and PyPI for the venv. Every service is stopped at the end,
+# also on failure; the run directory with all logs and configuration is
+# named on the last line.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${NOVA_RECOVER_DEPLOY_VENV:-$top/.work/deploy-venv}
+python=${PYTHON:-python3.11}
+run=${NOVA_RECOVER_DEPLOY_RUN:-$top/.work/deployment/$(date -u +%Y%m%dT%H%M%SZ)}
+start=$(date +%s)
+
+if [ "$(id -u)" != 0 ]; then
+    echo "run-deployment: needs root (MariaDB and RabbitMQ run as root here)" >&2
+    exit 2
+fi
+
+if ! command -v mariadbd >/dev/null || ! command -v mariadb-install-db >/dev/null \
+        || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+    echo "run-deployment: installing mariadb-server rabbitmq-server" >&2
+    # Keep the packages from starting their system services: this run
+    # starts its own instances with their own data directories.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy"
+        chmod 755 "$policy"
+        made_policy=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2
+    apt-get install -y -q --no-install-recommends \
+        mariadb-server mariadb-client rabbitmq-server >&2
+    [ -n "$made_policy" ] && rm -f "$policy"
+fi
+
+want=$(cat "$top/constraints.txt" "$top/requirements.txt" \
+           "$top/tools/deployment/deploy-requirements.txt" \
+       | sha256sum | cut -d' ' -f1)
+stamp=$venv/.deploy-stamp
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "run-deployment: building $venv" >&2
+    "$python" -m venv "$venv"
+    pip=("$venv/bin/pip" install -q --disable-pip-version-check
+         -c "$top/constraints.txt")
+    "${pip[@]}" setuptools wheel >&2
+    "${pip[@]}" -r "$top/requirements.txt" \
+        -r "$top/tools/deployment/deploy-requirements.txt" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
+        --no-build-isolation -e "$top" >&2
+    echo "$want" > "$stamp"
+fi
+
+mkdir -p "$run"
+child=
+finish() {
+    rc=$?
+    if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+        # deploy.py stops its services on SIGTERM; give it the time.
+        kill -TERM "$child" 2>/dev/null || true
+        for _ in $(seq 60); do
+            kill -0 "$child" 2>/dev/null || break
+            sleep 1
+        done
+    fi
+    # Whatever a killed deploy.py left behind, by the pids it recorded.
+    "$venv/bin/python" "$top/tools/deployment/services.py" "$run" || true
+    echo "run-deployment: exit $rc after $(( $(date +%s) - start ))s; run directory: $run"
+}
+trap finish EXIT
+trap 'exit 143' TERM INT HUP
+
+"$venv/bin/python" "$top/tools/deployment/deploy.py" "$run" "$venv" "$@" &
+child=$!
+wait "$child"
