@@ -12,20 +12,24 @@
 
 """Generate patches/ (a quilt / git am series) from the overlay's modules.
 
-The series is derived, never hand-edited: every rule module, the engine
-and the unit tests are copied from nova_recover/ with their imports
-rewritten for nova's tree, so the overlay and the patches cannot drift.
-``--check`` regenerates into a temporary directory and fails when the
-result differs from patches/.
+The series is derived, never hand-edited: every rule module, the engine,
+its gates and the unit tests are copied from nova_recover/ with their
+imports rewritten for nova's tree, so the overlay and the patches cannot
+drift. ``--check`` regenerates into a temporary directory and fails when
+the result differs from patches/ or from doc/source/review.rst.
 
-Adding a rule module to the series is one line in SERIES. Existing nova
-tests that a rule changes are fixed in the same patch through
-TEST_EDITS, small (old, new) replacements that fail loudly when the old
-text is gone.
+One entry of SERIES is one patch: ``engine`` (the framework, first),
+then rule modules (nova_recover/rules/<name>.py) and gates
+(nova_recover/recovery/<name>.py) by name. Adding a rule is one line in
+SERIES: its module, its test module (tests/unit/rules/test_<name>.py)
+and whatever they import land in that patch. Existing nova tests that a
+patch changes are fixed in it through TEST_EDITS, small (old, new)
+replacements that fail loudly when the old text is gone.
 """
 
 import argparse
 import ast
+import collections
 import difflib
 import hashlib
 import io
@@ -39,6 +43,9 @@ import tempfile
 import textwrap
 import tokenize
 
+from pyflakes import api as pyflakes_api
+from pyflakes import messages as pyflakes_messages
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 NOVA_VERSION = '34.0.0'
@@ -46,16 +53,24 @@ SDIST = 'nova-%s.tar.gz' % NOVA_VERSION
 SDIST_SHA256 = (
     '919eef77cda4ce0cc4746a5853b5d9341ebd0ae37bc8b1939eb77d17727c00df')
 CACHE = os.path.join(TOP, '.work', 'sdist')
+REVIEW_DOC = os.path.join(TOP, 'doc', 'source', 'review.rst')
 
-# The order the upstream changes merged. One module per patch; append a
-# module here to add a patch. engine.RULES decides the order rules run in.
+# One entry per patch, in this order: the framework; the blueprint's
+# changes in the order they merged upstream; the gate that tells a
+# request still queued from one that died, and the operator's controls
+# (a gate too); the rules beyond the blueprint. Delete a line to leave a
+# patch out. engine.RULES decides the order rules run in, engine.GATES
+# the order of the gates.
 SERIES = [
+    'engine',
     'build',
     'image',
     'deleting',
     'snapshot_pending',
     'reboot',
     'powering',
+    'queued',
+    'controls',
     'rebuild',
     'pause',
     'password',
@@ -70,20 +85,53 @@ SERIES = [
 # when the series changes meaningfully.
 AUTHOR_NAME = 'nova-recover developers'
 AUTHOR_EMAIL = 'dev@nova-recover.invalid'
-LAST_UPDATE = '2026-11-25'
+LAST_UPDATE = '2026-12-01'
 GIT_DATE = LAST_UPDATE + 'T12:00:00+0000'
 
 PACKAGE = 'nova/compute/startup_recovery'
 MODULE = 'nova.compute.startup_recovery'
 MANAGER = 'nova/compute/manager.py'
-TEST_MGR = 'nova/tests/unit/compute/test_compute_mgr.py'
-# Framework modules the first patch adds besides its rule module.
-FRAMEWORK = ('base', 'evidence', 'engine')
+TEST_DIR = 'nova/tests/unit/compute'
+TEST_MGR = TEST_DIR + '/test_compute_mgr.py'
+TEST_COMPUTE = TEST_DIR + '/test_compute.py'
+TEST_INIT_HOST = 'nova/tests/functional/compute/test_init_host.py'
+# Test modules that need a database and the production-shape fixture
+# become modules of their own, test_startup_recovery_<name>.py, beside
+# the fixture, which is nova_recover/tests/fixtures.py without the
+# overlay.
+TEST_MODULE = TEST_DIR + '/test_startup_recovery_%s.py'
+FIXTURES = TEST_DIR + '/recovery_fixtures.py'
+FIXTURES_MODULE = 'nova.tests.unit.compute.recovery_fixtures'
+# The framework patch's modules besides the engine.
+FRAMEWORK = ('base',)
 # Overlay modules that live elsewhere in nova's tree: nova keeps every
-# config option under nova/conf (hacking check N342).
+# config option under nova/conf (hacking check N342) and registers the
+# group in nova/conf/__init__.py.
 RELOCATED = {'conf': ('nova/conf/recover.py', 'nova.conf', 'recover')}
+RELOCATED_EDITS = {
+    'conf': [
+        # nova.conf.opts.list_opts (oslo-config-generator --namespace
+        # nova.conf) wants {group: opts} from every nova.conf module.
+        ('    return [(recover_group, recover_opts)]\n',
+         '    return {recover_group: recover_opts}\n'),
+    ],
+}
+# Edits of nova files that come with a relocated module.
+RELOCATED_TREE_EDITS = {
+    'conf': {
+        'nova/conf/__init__.py': [
+            ('from nova.conf import quota\n',
+             'from nova.conf import quota\nfrom nova.conf import recover\n'),
+            ('quota.register_opts(CONF)\n',
+             'quota.register_opts(CONF)\nrecover.register_opts(CONF)\n'),
+        ],
+    },
+}
+# Statements of the form ALIAS.register_opts(CONF) for a relocated
+# module are dropped: nova/conf/__init__.py registers the group.
+REGISTER_CALL = re.compile(r'^(\w+)\.register_opts\(CONF\)\n', re.M)
 
-INIT_PY = '''\
+INIT_PY = """\
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at
@@ -96,22 +144,76 @@ INIT_PY = '''\
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Recovery of instances left in a transitional state by a restart.
+\"\"\"Recovery of instances left in a transitional state by a restart.
 
 ComputeManager._init_instance runs engine.init_instance for every
-instance at nova-compute start-up.
+instance at nova-compute start-up. base holds what the rules share;
+each other module of this package is one rule (or a gate of the
+engine) and comes with its own patch.
+\"\"\"
 """
-'''
 
-FIRST_PATCH_NOTE = '''\
-This first patch also adds the start-up recovery engine
-(nova/compute/startup_recovery) and routes
-ComputeManager._init_instance through it; nova's previous
-_init_instance stays as _init_instance_default and still runs for every
-instance that no rule settles.'''
+# The commit messages of the patches that have no rule module to take
+# one from: {entry: (subject, [paragraphs], origin or None)}.
+MESSAGES = {
+    'engine': (
+        'Route compute manager _init_instance through a start-up '
+        'recovery engine',
+        ['Add nova/compute/startup_recovery with the engine that the '
+         'following patches add start-up recovery rules to, and the '
+         'helpers every rule shares (base.py: the compare-and-swap save, '
+         'ERROR plus an instance fault, the operation a task state belongs '
+         'to). ComputeManager._init_instance now calls '
+         'engine.init_instance; nova\'s previous _init_instance stays, '
+         'unchanged, as _init_instance_default and still runs for every '
+         'instance that no rule settles.',
+         'In this patch the engine has no rules and no gates, so every '
+         'instance goes to _init_instance_default as before, with one '
+         'difference: an exception out of nova\'s own start-up handling of '
+         'one instance no longer aborts init_host (and with it '
+         'nova-compute). The instance goes to ERROR with an instance fault '
+         'naming the interrupted operation, by compare-and-swap on its '
+         'task state, and start-up goes on with the other instances. No '
+         'nova test expects the exception to escape, and this patch leaves '
+         'test_compute_mgr as it is.',
+         'Related upstream: the blueprint recover-stuck-state moved '
+         '_init_instance to native objects in "Make compute manager '
+         '_init_instance use native objects" (nova commit 7be3be0155, '
+         'Change-Id I1f0f9894f3003133eade712c965155f8516e5225, review '
+         '56272; merged 2013-11-22). Nova 34 has had that for years, so '
+         'this patch does not mirror it; the engine and every rule keep to '
+         'nova.objects.Instance.'],
+        None),
+}
+# Subjects for modules whose docstring summary does not read as one.
+SUBJECTS = {
+    'queued': 'Tell a request still queued from one that died',
+    'controls': 'Let operators dry-run or switch off start-up recovery '
+                'rules',
+}
+# Why a patch is over SIZE_LIMIT changed lines (tests included); the
+# generator fails for a bigger patch without a note here.
+SIZE_LIMIT = 500
+SIZE_NOTES = {
+    'queued': (
+        'This patch is over 500 lines because its parts only work '
+        'together: the evidence alone is dead code, the gate without the '
+        'deferred sweep would leave an instance whose request was lost '
+        'stuck forever, and the sweep needs the [recover] options. About '
+        'two thirds of it are tests, most of them against a real '
+        'nova-conductor and database (recovery_fixtures.py).'),
+    'resize': (
+        'This patch is over 500 lines because undoing a move takes every '
+        'step of finish_revert_resize, for six task states and for both '
+        'the source and the destination host; more than half of it are '
+        'the tests of those cases, and splitting it would leave a '
+        'resize that is reverted only halfway.'),
+}
 
-# The hook in ComputeManager: (old, new), applied once by the first patch.
-MANAGER_EDITS = [
+# The hooks in ComputeManager: {entry: [(old, new), ...]}, applied by that
+# entry's patch.
+MANAGER_EDITS = {
+    'engine': [
     ('from nova.compute import share_management\n',
      'from nova.compute import share_management\n'
      'from nova.compute.startup_recovery import engine as '
@@ -129,10 +231,35 @@ MANAGER_EDITS = [
      '            self, context, instance, self._init_instance_default)\n'
      '\n'
      '    def _init_instance_default(self, context, instance):\n'),
-]
+    ],
+    # engine.check_options and engine.summarize come with the controls.
+    'controls': [
+        ('        """Initialization for a standalone compute service."""\n'
+         '\n'
+         '        if CONF.pci.device_spec:\n',
+         '        """Initialization for a standalone compute service."""\n'
+         '\n'
+         '        # Refuse wrong [recover] options before any instance is '
+         'touched.\n'
+         '        startup_recovery_engine.check_options()\n'
+         '\n'
+         '        if CONF.pci.device_spec:\n'),
+        ('        finally:\n'
+         '            if instances:\n'
+         '                # We only send the instance info to the scheduler '
+         'on startup\n',
+         '        finally:\n'
+         '            startup_recovery_engine.summarize(self)\n'
+         '            if instances:\n'
+         '                # We only send the instance info to the scheduler '
+         'on startup\n'),
+    ],
+}
 
 # The unit-test base class: nova_recover/tests/unit/base.py without the
-# overlay. (old, new) replacements applied to its text.
+# overlay. (old, new) replacements applied to its text. Statements of
+# the base that use a module not yet in the tree (the evidence mocks,
+# before the queued patch) are left out until that module lands.
 TEST_BASE_EDITS = [
     ('    """A real ComputeManager, the fake driver and the overlay '
      'installed.\n',
@@ -145,15 +272,129 @@ TEST_BASE_EDITS = [
      'start-up\n    does.\n'),
     ('        self.useFixture(recover_fixtures.Overlay())\n', ''),
 ]
+# The test fixture module without the overlay: ProductionShape and what
+# it needs, for nova's tree.
+FIXTURE_EDITS = [
+    ('import importlib\n', ''),
+    ('import os\n', ''),
+    ('\nimport nova_recover\n', ''),
+    ('        sweep = importlib.import_module(\n'
+     "            'nova.compute.startup_recovery.sweep' if native() else\n"
+     "            'nova_recover.recovery.sweep')\n", ''),
+]
+# Top-level names of the fixture module that only the overlay needs.
+FIXTURE_DROPPED = ('Overlay', 'native')
+# Tests (methods or classes) that cannot run in nova's tree:
+# {test module: {name: why}}.
+TEST_DROPPED = {
+    'evidence': {
+        'test_doc_table_matches_code':
+            "the table is in nova-recover's documentation",
+    },
+    'controls': {
+        'InitHostTestCase': "it tests the overlay's init_host wrapper",
+    },
+}
+# Series entries a test module needs beyond what it imports: the image
+# rules' glance clean-up tests run both image rules.
+TEST_NEEDS = {
+    'glance_cleanup': ('snapshot_pending',),
+}
 # Imports of the overlay's test helpers that nova's tree does without.
 DROPPED_TEST_IMPORTS = {'nova_recover.tests.fixtures'}
 
-# Existing tests in test_compute_mgr.py whose stock behaviour a rule
-# changes, fixed in that rule's patch: {module: [(old, new), ...]}.
+# Existing nova tests whose stock behaviour a patch changes, fixed in that
+# patch: {(entry, file): [reason, (old, new), ..., reason, (old, new)...]}.
+# Each reason (a string) goes into the commit message with the tests its
+# edits touch.
 TEST_EDITS = {
-    'build': [
-        # BUILDING and the build task states go to ERROR by compare-and-
-        # swap on the task state they were found in.
+    ('queued', TEST_MGR): [
+        ('These tests run _init_instance without a database, so the gate '
+         'could not read from the instance actions whether a request '
+         'reached this host and would leave the instance for a request '
+         'that may still be queued; what they test starts after the '
+         'request reached this host, and the evidence now says so.'),
+        ('        self.useFixture(fixtures.SpawnIsSynchronousFixture())\n'
+         '        self.useFixture(fixtures.EventReporterStub())\n'
+         '        self.allocations = {\n',
+         '        self.useFixture(fixtures.SpawnIsSynchronousFixture())\n'
+         '        self.useFixture(fixtures.EventReporterStub())\n'
+         '        # Start-up recovery reads from the instance actions whether '
+         'a\n'
+         '        # request reached this host; here every one did.\n'
+         '        self.useFixture(std_fixtures.MockPatchObject(\n'
+         "            evidence, 'queued', return_value=False))\n"
+         '        self.useFixture(std_fixtures.MockPatchObject(\n'
+         "            evidence, 'close_interrupted', return_value=0))\n"
+         '        self.allocations = {\n'),
+    ],
+    ('resize', TEST_INIT_HOST): [
+        ('The interrupted cold migration is now reverted as '
+         'finish_revert_resize would, so what the test marked as bug '
+         '1836369 is fixed: the migration ends in error, the migration '
+         'context, new flavor and stashed vm_state are gone and the '
+         'allocations are back on the source host. The start-up log line '
+         'is the rule\'s.'),
+        ('        log_out = self.stdlog.logger.output\n'
+         "        self.assertIn('Instance found in migrating state during "
+         "startup. '\n"
+         "                      'Resetting task_state', log_out)\n",
+         '        log_out = self.stdlog.logger.output\n'
+         "        self.assertIn('Resize interrupted by a nova-compute restart "
+         "in '\n"
+         "                      'resize_migrating, reverting it on the "
+         "source host',\n"
+         '                      log_out)\n'),
+        ('        # The migration status should be "error" rather than stuck '
+         'as\n'
+         '        # "migrating".\n'
+         '        context = nova_context.get_admin_context()\n'
+         '        # FIXME(mriedem): This is bug 1836369 because we would '
+         'normally expect\n'
+         '        # Migration.get_by_instance_and_status to raise\n'
+         '        # MigrationNotFoundByStatus since the status should be '
+         '"error".\n'
+         '        objects.Migration.get_by_instance_and_status(\n'
+         "            context, server['id'], 'migrating')\n",
+         '        # The migration status should be "error" rather than stuck '
+         'as\n'
+         '        # "migrating".\n'
+         '        context = nova_context.get_admin_context()\n'
+         '        self.assertRaises(\n'
+         '            exception.MigrationNotFoundByStatus,\n'
+         '            objects.Migration.get_by_instance_and_status,\n'
+         "            context, server['id'], 'migrating')\n"),
+        ('        # FIXME(mriedem): Leaving these fields set on the instance '
+         'is\n'
+         '        # bug 1836369.\n'
+         '        self.assertIsNotNone(instance.migration_context)\n'
+         '        self.assertIsNotNone(instance.new_flavor)\n'
+         "        self.assertEqual('active', "
+         "instance.system_metadata['old_vm_state'])\n",
+         '        self.assertIsNone(instance.migration_context)\n'
+         '        self.assertIsNone(instance.new_flavor)\n'
+         "        self.assertNotIn('old_vm_state',\n"
+         '                         instance.system_metadata)\n'),
+        ('        # FIXME(mriedem): This is bug 1836369 because we orphaned '
+         'the\n'
+         '        # allocations created by the scheduler for the server on '
+         'the dest host.\n'
+         "        self.assertIn(server['id'], dest_allocations)\n",
+         "        self.assertNotIn(server['id'], dest_allocations)\n"),
+        ('        # FIXME(mriedem): This is bug 1836369 because the server is '
+         'running on\n'
+         '        # the source host but is not tracking allocations against '
+         'the source\n'
+         '        # host.\n'
+         "        self.assertNotIn(server['id'], source_allocations)\n",
+         "        self.assertIn(server['id'], source_allocations)\n"),
+        ('from nova import context as nova_context\n',
+         'from nova import context as nova_context\n'
+         'from nova import exception\n'),
+    ],
+    ('build', TEST_MGR): [
+        ('BUILDING and the build task states go to ERROR by compare-and-swap '
+         'on the task state they were found in.'),
         ('    def _test_init_instance_sets_building_error(self, vm_state,\n'
          '                                                task_state=None):\n',
          '    def _test_init_instance_sets_building_error(self, vm_state,\n'
@@ -184,9 +425,9 @@ TEST_EDITS = {
          '            save.assert_called_once_with('
          'expected_task_state=task_state)\n'),
     ],
-    'image': [
-        # The rule records the guest's power state as it clears the task,
-        # so the mocked power state must be one.
+    ('image', TEST_MGR): [
+        ("The rule records the guest's power state as it clears the task, so "
+         'the mocked power state must be one.'),
         ('            self.compute._get_power_state = mock.Mock()\n'
          '            instance.info_cache = None\n'
          '            instance.power_state = power_state.RUNNING\n',
@@ -194,7 +435,7 @@ TEST_EDITS = {
          '                return_value=power_state.RUNNING)\n'
          '            instance.info_cache = None\n'
          '            instance.power_state = power_state.RUNNING\n'),
-        # The upload states are cleared by compare-and-swap.
+        ('The upload states are cleared by compare-and-swap.'),
         ('    def _test_init_instance_cleans_image_states(self, instance):\n',
          '    def _test_init_instance_cleans_image_states(self, instance,\n'
          '                                                **save_kwargs):\n'),
@@ -216,9 +457,9 @@ TEST_EDITS = {
          % (state, state))
         for state in ('IMAGE_PENDING_UPLOAD', 'IMAGE_UPLOADING')
     ],
-    'deleting': [
-        # A failed deletion now ends in ERROR with a fault, through the
-        # engine, instead of a log line only.
+    ('deleting', TEST_MGR): [
+        ('A failed deletion now ends in ERROR with a fault, through the '
+         'engine, instead of a log line only.'),
         ("    @mock.patch('nova.compute.manager.LOG')\n"
          '    def test_init_instance_complete_partial_deletion_raises_'
          'exception(\n',
@@ -236,7 +477,7 @@ TEST_EDITS = {
          '            mock_log.exception.assert_called_once_with(\n'
          '                mock.ANY, mock.ANY, instance=instance)\n'
          '            self.assertEqual(vm_states.ERROR, instance.vm_state)\n'),
-        # ERROR is set by compare-and-swap on DELETING.
+        ('ERROR is set by compare-and-swap on DELETING.'),
         ('        mock_set_instance_error_state = _create_patch(\n'
          "            self.compute, '_set_instance_obj_error_state')\n",
          "        mock_save = _create_patch(instance, 'save')\n"),
@@ -248,7 +489,60 @@ TEST_EDITS = {
          '            expected_task_state=[task_states.DELETING])\n'
          '        self.assertEqual(vm_states.ERROR, instance.vm_state)\n'),
     ],
-    'snapshot_pending': [
+    ('deleting', TEST_COMPUTE): [
+        ('The deleting rule reads the task state of an instance in '
+         'vm_state DELETED to tell whose it is; an Instance that nova loads '
+         'always has one, these two tests build theirs without it.'),
+        ('        instance.id = 1\n'
+         '        instance.vm_state = vm_states.DELETED\n'
+         '        instance.deleted = False\n',
+         '        instance.id = 1\n'
+         '        instance.vm_state = vm_states.DELETED\n'
+         '        instance.task_state = None\n'
+         '        instance.deleted = False\n'),
+        ('        instance.uuid = uuids.fake\n'
+         '        instance.vm_state = vm_states.DELETED\n'
+         '        instance.deleted = False\n',
+         '        instance.uuid = uuids.fake\n'
+         '        instance.vm_state = vm_states.DELETED\n'
+         '        instance.task_state = None\n'
+         '        instance.deleted = False\n'),
+        ('A failed completion of a partial deletion now puts the instance '
+         'in ERROR with an instance fault that says why, where stock nova '
+         'only logged it.'),
+        ('        mock_complete.side_effect = ValueError\n'
+         '\n'
+         '        self.compute._init_instance(admin_context, instance)\n'
+         '\n'
+         '        mock_complete.assert_called_once_with(admin_context, '
+         'instance)\n',
+         "        mock_complete.side_effect = ValueError('boom')\n"
+         '\n'
+         '        with test.nested(\n'
+         "            mock.patch.object(instance, 'save'),\n"
+         '            mock.patch.object(compute_utils, '
+         "'add_instance_fault_from_exc'),\n"
+         '        ) as (mock_save, mock_fault):\n'
+         '            self.compute._init_instance(admin_context, instance)\n'
+         '\n'
+         '        mock_complete.assert_called_once_with(admin_context, '
+         'instance)\n'
+         '        # Start-up recovery does not just log the failure: it puts '
+         'the\n'
+         '        # instance in ERROR and records why as an instance fault.\n'
+         '        mock_save.assert_called_once_with('
+         'expected_task_state=[None])\n'
+         '        self.assertEqual(vm_states.ERROR, instance.vm_state)\n'
+         '        mock_fault.assert_called_once_with(admin_context, '
+         'instance,\n'
+         '                                           mock.ANY)\n'
+         "        self.assertEqual('delete interrupted by nova-compute "
+         "restart: boom',\n"
+         '                         str(mock_fault.call_args[0][2]))\n'),
+    ],
+    ('snapshot_pending', TEST_MGR): [
+        'The snapshot states are cleared by compare-and-swap.',
+    ] + [
         ('        instance.task_state = task_states.%s\n'
          '        self._test_init_instance_cleans_image_states(instance)\n'
          % state,
@@ -258,8 +552,8 @@ TEST_EDITS = {
          % (state, state))
         for state in ('IMAGE_SNAPSHOT', 'IMAGE_SNAPSHOT_PENDING')
     ],
-    'reboot': [
-        # A reboot whose guest runs is settled by compare-and-swap.
+    ('reboot', TEST_MGR): [
+        ('A reboot whose guest runs is settled by compare-and-swap.'),
         ('    def _test_init_instance_cleans_reboot_state(self, instance):\n'
          '        instance.host = self.compute.host\n',
          '    def _test_init_instance_cleans_reboot_state(self, instance):\n'
@@ -271,9 +565,9 @@ TEST_EDITS = {
          '                instance_save.assert_called_once_with(\n'
          '                    expected_task_state=task_state)\n'),
     ],
-    'powering': [
-        # The stop is retried only for a guest that still runs, and not
-        # as a clean shutdown: the guest had its chance before the restart.
+    ('powering', TEST_MGR): [
+        ('The stop is retried only for a guest that still runs, and not as a '
+         'clean shutdown: the guest had its chance before the restart.'),
         ('        with test.nested(\n'
          '            mock.patch.object(self.compute, "stop_instance"),\n',
          '        with test.nested(\n'
@@ -303,16 +597,17 @@ TEST_EDITS = {
          '            call = mock.call(self.context, instance,\n'
          '                             clean_shutdown=False)\n'),
     ],
-    'rebuild': [
-        # An interrupted rebuild goes to ERROR by compare-and-swap.
+    ('rebuild', TEST_MGR): [
+        ('An interrupted rebuild goes to ERROR by compare-and-swap.'),
         ('                self._test_init_instance_sets_building_error(\n'
          '                    vm_state, task_state)\n',
          '                self._test_init_instance_sets_building_error(\n'
          '                    vm_state, task_state,\n'
          '                    expected_task_state=task_state)\n'),
     ],
-    'pause': [
-        # A guest that runs is recorded ACTIVE by compare-and-swap.
+    ('pause', TEST_MGR): [
+        'A guest that runs is recorded ACTIVE by compare-and-swap.',
+    ] + [
         ('            power_state.RUNNING, task_states.%s)\n'
          '        mock_save.assert_called_once_with()\n' % state,
          '            power_state.RUNNING, task_states.%s)\n'
@@ -320,10 +615,10 @@ TEST_EDITS = {
          '            expected_task_state=task_states.%s)\n' % (state, state))
         for state in ('PAUSING', 'UNPAUSING')
     ],
-    'resize': [
-        # RESIZE_MIGRATING is reverted on the migration's source host, and
-        # the rule also moves the source allocations back, drops the
-        # migration context and ends the migration in error.
+    ('resize', TEST_MGR): [
+        ("RESIZE_MIGRATING is reverted on the migration's source host, and "
+         'the rule also moves the source allocations back, drops the '
+         'migration context and ends the migration in error.'),
         ("        migration = objects.Migration(source_compute='fake-host1',\n"
          "                                      dest_compute='fake-host2')\n"
          '\n'
@@ -379,8 +674,8 @@ TEST_EDITS = {
          '                expected_task_state=task_states.RESIZE_MIGRATING)\n'
          '            mock_drop.assert_called_once_with()\n'
          "            self.assertEqual('error', migration.status)\n"),
-        # RESIZE_PREP without a migration record only clears the task
-        # state, by compare-and-swap.
+        ('RESIZE_PREP without a migration record only clears the task state, '
+         'by compare-and-swap.'),
         ('                task_state=task_states.RESIZE_PREP,\n'
          '                power_state=power_state.RUNNING)\n'
          '\n'
@@ -416,9 +711,9 @@ TEST_EDITS = {
          '            self.assertEqual(vm_states.ACTIVE, '
          'instance.vm_state)\n'),
     ],
-    'migrating': [
-        # Besides nova's reset, the rule reads the other migration records
-        # and keeps the instance ACTIVE only when its guest runs here.
+    ('migrating', TEST_MGR): [
+        ("Besides nova's reset, the rule reads the other migration records "
+         'and keeps the instance ACTIVE only when its guest runs here.'),
         ('        with test.nested(\n'
          "            mock.patch.object(instance, 'save'),\n"
          "            mock.patch('nova.objects.Instance.get_network_info',\n"
@@ -605,20 +900,43 @@ def rename_names(text, renames):
 
 
 def replace_attribute(text, name, mapping):
-    """Turn ``name.attr`` into mapping[attr]; fail on any other use."""
-    def sub(match):
-        attr = match.group(1)
+    """Turn ``name.attr`` into mapping[attr]; fail on any other use.
+
+    Only code is looked at: a string or comment that says name stays.
+    """
+    lines = text.splitlines(keepends=True)
+    toks = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
+            if t.type not in (tokenize.NL, tokenize.NEWLINE,
+                              tokenize.COMMENT, tokenize.INDENT,
+                              tokenize.DEDENT)]
+    edits = []
+    for i, tok in enumerate(toks):
+        if tok.type != tokenize.NAME or tok.string != name:
+            continue
+        if i and toks[i - 1].type == tokenize.OP and \
+                toks[i - 1].string == '.':
+            continue
+        if not (i + 2 < len(toks) and toks[i + 1].string == '.' and
+                toks[i + 2].type == tokenize.NAME):
+            raise GenError('%s is used other than as %s.<attr>'
+                           % (name, name))
+        attr = toks[i + 2].string
         if attr not in mapping:
             raise GenError('%s.%s has no counterpart in nova' % (name, attr))
-        return mapping[attr]
-    text = re.sub(r'(?<![\w.])%s\.(\w+)' % re.escape(name), sub, text)
-    if re.search(r'(?<![\w.])%s(?!\w)' % re.escape(name), text):
-        raise GenError('%s is used other than as %s.<attr>' % (name, name))
-    return text
+        if tok.start[0] != toks[i + 2].end[0]:
+            raise GenError('%s.%s spans lines' % (name, attr))
+        edits.append((tok.start, toks[i + 2].end, mapping[attr]))
+    for (srow, scol), (erow, ecol), new in reversed(edits):
+        line = lines[srow - 1]
+        lines[srow - 1] = line[:scol] + new + line[ecol:]
+    return ''.join(lines)
 
 
 OVERLAY_IMPORT = re.compile(
-    r'^([ \t]*)from nova_recover import (\w+)((?: as \w+)?)$', re.M)
+    r'^([ \t]*)from nova_recover(?:\.(?:recovery|rules))? import (\w+)'
+    r'((?: as \w+)?)$', re.M)
+# The overlay's subpackages all land in one package of nova's tree.
+SUBPACKAGE = re.compile(r'(?<![\w.])nova_recover\.(?:recovery|rules)\.')
 OVERLAY_NAME = re.compile(r'(?<![\w.])nova_recover(?!\w)')
 
 
@@ -630,10 +948,12 @@ def overlay_deps(text):
     return {m.group(2) for m in OVERLAY_IMPORT.finditer(text)}
 
 
-def to_nova_module(text):
+def to_nova_module(text, edits=()):
     """A nova_recover module as it reads inside nova's tree."""
+    for old, new in edits:
+        text = replace_once(text, old, new, 'relocated module')
     pre, block, rest = split_imports(text)
-    keep, moved = [], []
+    keep, moved, registered = [], [], []
     for line in block:
         match = OVERLAY_IMPORT.match(line.rstrip('\n'))
         if match and match.group(2) in RELOCATED:
@@ -641,6 +961,8 @@ def to_nova_module(text):
             moved.append('from %s import %s%s\n'
                          % (package, name,
                             match.group(3) or ' as ' + match.group(2)))
+            registered.append((match.group(3) or
+                               ' as ' + match.group(2)).split()[-1])
         elif match:
             moved.append('from %s import %s%s\n'
                          % (MODULE, match.group(2), match.group(3)))
@@ -652,30 +974,114 @@ def to_nova_module(text):
     # group leaves behind.
     while keep and not keep[-1].strip():
         keep.pop()
-    out = ''.join(pre + insert_imports(keep, moved) + rest)
+    rest = ''.join(rest)
+    for alias in registered:
+        # nova/conf/__init__.py registers the options of nova.conf.
+        rest = re.sub(r'^%s\.register_opts\(CONF\)\n' % alias, '', rest,
+                      flags=re.M)
+    out = ''.join(pre + insert_imports(keep, moved)) + rest
+    out = drop_unused_imports(out)
     out = OVERLAY_IMPORT.sub(r'\1from %s import \2\3' % MODULE, out)
+    out = SUBPACKAGE.sub(MODULE + '.', out)
     out = re.sub(r'(?<![\w.])nova_recover\.(?!tests)', MODULE + '.', out)
     if OVERLAY_NAME.search(out):
         raise GenError('nova_recover left after the rewrite')
     return out
 
 
+class _Collect(object):
+    """A pyflakes reporter that keeps the messages."""
+
+    def __init__(self):
+        self.messages = []
+
+    def flake(self, message):
+        self.messages.append(message)
+
+    def unexpectedError(self, filename, msg):
+        raise GenError('pyflakes: %s' % msg)
+
+    def syntaxError(self, filename, msg, lineno, offset, text):
+        raise GenError('pyflakes: line %s: %s' % (lineno, msg))
+
+
+def drop_unused_imports(text):
+    """Drop the single-line imports that pyflakes finds unused.
+
+    A rewrite that leaves out code (a relocated registration, a dropped
+    test, the overlay's fixture) may leave its import behind.
+    """
+    reporter = _Collect()
+    pyflakes_api.check(text, 'generated', reporter)
+    unused = {m.lineno for m in reporter.messages
+              if isinstance(m, pyflakes_messages.UnusedImport)}
+    if not unused:
+        return text
+    lines = text.splitlines(keepends=True)
+    for lineno in sorted(unused, reverse=True):
+        if not lines[lineno - 1].startswith(('import ', 'from ')):
+            raise GenError('unused import at line %d is not one line'
+                           % lineno)
+        del lines[lineno - 1]
+    out = ''.join(lines)
+    # An import group left empty leaves two blank lines behind.
+    return re.sub(r'\n\n\n(?=(?:import|from) )', '\n\n', out)
+
+
 def engine_for(text, modules):
-    """engine.py with only the rule modules added so far."""
-    rules = re.search(r'^RULES = \(\n((?:    \w+,\n)+)\)\n', text, re.M)
-    if not rules:
-        raise GenError('engine.py: RULES tuple not found')
-    names = re.findall(r'    (\w+),\n', rules.group(1))
-    missing = set(modules) - set(names)
+    """engine.py with only the rules and gates added so far.
+
+    Returns (nova's engine.py, the overlay modules it imports, the names
+    of RULES and GATES in the overlay's engine).
+    """
+    listed, stripped = set(), set()
+    for tuple_name in ('GATES', 'RULES'):
+        found = re.search(r'^%s = \(\n((?:    \w+,\n)*)\)\n' % tuple_name,
+                          text, re.M)
+        if not found:
+            raise GenError('engine.py: %s tuple not found' % tuple_name)
+        names = re.findall(r'    (\w+),\n', found.group(1))
+        listed.update(names)
+        kept = ''.join('    %s,\n' % n for n in names if n in modules)
+        text = text[:found.start(1)] + kept + text[found.end(1):]
+        for name in names:
+            if name not in modules:
+                stripped.add(name)
+                text = re.sub(r'^from nova_recover\.(?:rules|recovery) '
+                              r'import %s\n' % name, '', text, count=1,
+                              flags=re.M)
+    # A function of the engine that uses a rule or gate left out goes
+    # with it (engine.check_options comes with the controls).
+    unused = [node.name for node in ast.parse(text).body
+              if isinstance(node, ast.FunctionDef) and
+              any(isinstance(n, ast.Name) and n.id in stripped
+                  for n in ast.walk(node))]
+    if unused:
+        text = drop_toplevel(text, unused, 'engine.py')
+    missing = set(modules) - listed - {'engine'}
     if missing:
-        raise GenError('engine.RULES lacks %s' % sorted(missing))
-    kept = ''.join('    %s,\n' % n for n in names if n in modules)
-    text = text[:rules.start(1)] + kept + text[rules.end(1):]
-    for name in names:
-        if name not in modules:
-            text = replace_once(text, 'from nova_recover import %s\n' % name,
-                                '', 'engine.py')
-    return to_nova_module(text), overlay_deps(text)
+        raise GenError('engine.RULES and GATES lack %s' % sorted(missing))
+    return to_nova_module(text), overlay_deps(text), listed
+
+
+def import_closure(name):
+    """The overlay modules that a module imports, directly or not."""
+    seen, todo = set(), [name]
+    while todo:
+        for dep in overlay_deps(read(source_path(todo.pop()))):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def source_path(name):
+    """Where an overlay module lives: rules/, recovery/ or the top."""
+    for sub in ('rules', 'recovery', ''):
+        path = os.path.join(TOP, 'nova_recover', sub, name + '.py')
+        if os.path.exists(path):
+            return path
+    return os.path.join(TOP, 'nova_recover', name + '.py')
 
 
 # --- tests -----------------------------------------------------------------
@@ -703,11 +1109,14 @@ class TestFile(object):
                            if isinstance(t, ast.Name))
         return by_target, by_name, top
 
-    def merge(self, source, where, base_names=None, edits=()):
+    def merge(self, source, where, base_names=None, edits=(),
+              replace=None):
         """Append a test module's body, merging its imports.
 
         base_names maps names of nova_recover.tests.unit.base to the
-        names the base class got in nova's file.
+        names the base class got in nova's file. With replace (a body
+        merged before), the new body takes its place instead of being
+        appended. Returns (the names it defines, the body as merged).
         """
         for old, new in edits:
             source = replace_once(source, old, new, where)
@@ -733,7 +1142,9 @@ class TestFile(object):
                     raise GenError('%s: %s has no counterpart in nova'
                                    % (where, target))
                 if target.startswith('nova_recover.'):
-                    target = MODULE + target[len('nova_recover'):]
+                    target = SUBPACKAGE.sub(MODULE + '.', target)
+                    if target.startswith('nova_recover'):
+                        target = MODULE + target[len('nova_recover'):]
                 if target in by_target:
                     if by_target[target] != name:
                         renames[name] = by_target[target]
@@ -748,11 +1159,13 @@ class TestFile(object):
                 raise GenError('%s: the test base is not merged yet' % where)
             body_text = replace_attribute(body_text, base_alias, base_names)
         body_text = rename_names(body_text, renames)
+        body_text = SUBPACKAGE.sub(MODULE + '.', body_text)
         body_text = re.sub(r'(?<![\w.])nova_recover\.(?!tests)',
                            MODULE + '.', body_text)
         if OVERLAY_NAME.search(body_text):
             raise GenError('%s: nova_recover left after the rewrite' % where)
-        body_text = self._drop_repeated_constants(body_text, top)
+        if replace is None:
+            body_text = self._drop_repeated_constants(body_text, top)
         defined = set()
         for node in ast.parse(body_text).body:
             if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
@@ -761,13 +1174,16 @@ class TestFile(object):
                 defined.update(t.id for t in node.targets
                                if isinstance(t, ast.Name))
         clash = defined & top
-        if clash:
+        if clash and replace is None:
             raise GenError('%s: %s already defined in %s'
                            % (where, sorted(clash), TEST_MGR))
         pre, block, rest = split_imports(self.text)
         text = ''.join(pre + insert_imports(block, new_imports) + rest)
-        self.text = text.rstrip('\n') + '\n\n\n' + body_text
-        return defined
+        if replace is None:
+            self.text = text.rstrip('\n') + '\n\n\n' + body_text
+        else:
+            self.text = replace_once(text, replace, body_text, where)
+        return defined, body_text
 
     def _drop_repeated_constants(self, body_text, top):
         """Drop module-level assignments the file already has verbatim.
@@ -815,7 +1231,8 @@ def docstring_parts(path):
 
     A module that mirrors an upstream change says so in a paragraph
     'Mirrors "<subject>"...', whose subject the patch takes. A module
-    beyond the blueprint has a paragraph 'Beyond ...' instead: its
+    beyond the blueprint has a paragraph 'Beyond ...' (or 'Related
+    upstream: ...', naming a change it only relates to) instead: its
     summary line is the subject, and origin is None.
     """
     doc = ast.get_docstring(ast.parse(read(path)), clean=True)
@@ -825,9 +1242,11 @@ def docstring_parts(path):
     summary = paragraphs[0]
     mirrors = [p for p in paragraphs if p.startswith('Mirrors')]
     if not mirrors:
-        if not any(p.startswith('Beyond') for p in paragraphs):
-            raise GenError('%s: no "Mirrors ..." or "Beyond ..." paragraph '
-                           'in the docstring' % path)
+        if not any(p.startswith(('Beyond', 'Related upstream'))
+                   for p in paragraphs):
+            raise GenError('%s: no "Mirrors ...", "Beyond ..." or "Related '
+                           'upstream: ..." paragraph in the docstring'
+                           % path)
         subject = ' '.join(summary.split()).rstrip('.')
         return subject, summary, None, paragraphs[1:]
     origin = ' '.join(mirrors[0].split())
@@ -845,39 +1264,283 @@ def dep3_field(name, paragraphs):
     for i, para in enumerate(paragraphs):
         if i:
             lines.append(' .')
-        first = not lines
-        for line in textwrap.wrap(' '.join(para.split()), 70,
-                                  break_on_hyphens=False):
-            lines.append(('%s: %s' % (name, line)) if first
-                         else ' ' + line)
-            first = False
+        # A bulleted list keeps one item to a line.
+        items = re.split(r'\n(?=\* )', para.strip())
+        for j, item in enumerate(items):
+            bullet = item.startswith('* ')
+            lines.extend(textwrap.wrap(
+                ' '.join(item.split()), 72, break_on_hyphens=False,
+                break_long_words=False,
+                initial_indent='%s: ' % name if not i and not j else ' ',
+                subsequent_indent='   ' if bullet else ' '))
     return '\n'.join(lines)
 
 
-def commit_message(module, first):
-    subject, summary, origin, rest = docstring_parts(
-        os.path.join(TOP, 'nova_recover', module + '.py'))
-    description = [summary] + rest
-    if first:
-        description.append(FIRST_PATCH_NOTE)
-    if origin is None:
-        # Our own change, no upstream counterpart (the "Beyond ..."
-        # paragraph of the description says so); not proposed upstream.
-        origin_field, forwarded = 'Origin: vendor', 'Forwarded: no'
-    else:
-        origin_field = dep3_field('Origin',
-                                  ['vendor, mirrors upstream ' + origin])
-        forwarded = 'Forwarded: not-needed'
-    return '\n'.join([
-        subject,
-        '',
-        dep3_field('Description', description),
-        'Author: %s <%s>' % (AUTHOR_NAME, AUTHOR_EMAIL),
-        origin_field,
-        forwarded,
-        'Last-Update: %s' % LAST_UPDATE,
-        '',
-    ])
+Upstream = collections.namedtuple(
+    'Upstream', ['subjects', 'commits', 'change_ids', 'reviews', 'bugs'])
+
+
+def upstream_refs(text):
+    """What a "Mirrors" (or "Related upstream") paragraph names."""
+    text = ' '.join(text.split())
+    reviews = []
+    for group in re.findall(r'reviews? (\d+(?:(?:, | and )\d+)*)', text):
+        reviews.extend(re.findall(r'\d+', group))
+    return Upstream(
+        subjects=re.findall(r'"([^"]+)"', text),
+        commits=re.findall(r'nova commit ([0-9a-f]{7,40})', text),
+        change_ids=re.findall(r'Change-Id (I[0-9a-f]{40})', text),
+        reviews=reviews,
+        bugs=re.findall(r'(?:Closes-Bug|Partial-Bug|[Bb]ug) (\d{6,})',
+                        text))
+
+
+class Patch(object):
+    """One entry of SERIES as the generator made it."""
+
+    def __init__(self, number, entry):
+        self.number = number
+        self.entry = entry
+        self.subject = self.summary = self.origin = None
+        self.paragraphs = []
+        self.modules = []          # overlay modules this patch brings
+        self.tests = []            # test modules this patch brings
+        self.test_notes = []       # [(reason, file, [tests])]
+        self.numstat = []          # [(added, deleted, path)]
+        self.needs = set()         # earlier entries this patch needs
+        self.filename = None
+
+    @property
+    def lines(self):
+        return sum(a + d for a, d, _ in self.numstat)
+
+    def describe(self):
+        """Take subject, description and origin from the module."""
+        if self.entry in MESSAGES:
+            self.subject, self.paragraphs, self.origin = \
+                MESSAGES[self.entry]
+            self.summary = self.paragraphs[0]
+            self.paragraphs = self.paragraphs[1:]
+            return
+        subject, summary, origin, rest = docstring_parts(
+            source_path(self.entry))
+        self.subject = SUBJECTS.get(self.entry, subject)
+        self.summary, self.origin, self.paragraphs = summary, origin, rest
+
+    def paragraph(self, *starts):
+        for para in [self.summary] + self.paragraphs:
+            if para.startswith(starts):
+                return ' '.join(para.split())
+        return None
+
+    def message(self):
+        description = [self.summary] + self.paragraphs
+        if self.lines > SIZE_LIMIT:
+            if self.entry not in SIZE_NOTES:
+                raise GenError(
+                    'patch %d (%s) changes %d lines, over %d; say why in '
+                    'SIZE_NOTES' % (self.number, self.entry, self.lines,
+                                    SIZE_LIMIT))
+            description.append(SIZE_NOTES[self.entry])
+        for reason, where, names in self.test_notes:
+            description.append('Changes nova test%s in %s: %s. Why: %s'
+                               % ('s' if len(names) > 1 else '', where,
+                                  ', '.join(names), reason))
+        fields = [dep3_field('Description', description),
+                  'Author: %s <%s>' % (AUTHOR_NAME, AUTHOR_EMAIL)]
+        if self.origin is None:
+            # Our own change, no upstream counterpart (the description
+            # says so); not proposed upstream.
+            fields += ['Origin: vendor', 'Forwarded: no']
+        else:
+            fields.append(dep3_field(
+                'Origin', ['vendor, mirrors upstream ' + self.origin]))
+            for bug in upstream_refs(self.origin).bugs:
+                fields.append('Bug: https://bugs.launchpad.net/nova/+bug/%s'
+                              % bug)
+            fields.append('Forwarded: not-needed')
+        fields.append('Last-Update: %s' % LAST_UPDATE)
+        return '\n'.join([self.subject, ''] + fields + [''])
+
+
+# --- tests -------------------------------------------------------------------
+
+def test_sources():
+    """{name: path} of the unit tests of rules and mechanism."""
+    found = {}
+    for sub in ('rules', 'recovery'):
+        folder = os.path.join(TOP, 'nova_recover', 'tests', 'unit', sub)
+        for name in sorted(os.listdir(folder)):
+            if name.startswith('test_') and name.endswith('.py'):
+                found[name[len('test_'):-len('.py')]] = os.path.join(
+                    folder, name)
+    return found
+
+
+def imported_modules(text):
+    """{bound name: overlay module} for a module's top-level imports."""
+    found = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for name, target in import_target(node):
+                match = re.match(
+                    r'nova_recover(?:\.(?:recovery|rules))?\.(\w+)$', target)
+                if match and match.group(1) != 'tests':
+                    found[name] = match.group(1)
+    return found
+
+
+def uses_fixtures(text):
+    return any(target in DROPPED_TEST_IMPORTS
+               for node in ast.parse(text).body
+               if isinstance(node, (ast.Import, ast.ImportFrom))
+               for _, target in import_target(node))
+
+
+def drop_statements(text, names):
+    """Drop, from every function, the statements that use names.
+
+    Also drops their imports and the comment lines just above them.
+    """
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    drop = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                name in names for name, _ in import_target(node)):
+            if len(node.names) != 1:
+                raise GenError('cannot drop one name of %r'
+                               % lines[node.lineno - 1])
+            drop.update(range(node.lineno - 1, node.end_lineno))
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        kept = 0
+        for stmt in node.body:
+            if not any(isinstance(n, ast.Name) and n.id in names
+                       for n in ast.walk(stmt)):
+                kept += 1
+                continue
+            first = stmt.lineno - 1
+            while first > 0 and lines[first - 1].strip().startswith('#'):
+                first -= 1
+            drop.update(range(first, stmt.end_lineno))
+        if not kept:
+            raise GenError('%s would be left empty' % node.name)
+    return ''.join(line for i, line in enumerate(lines) if i not in drop)
+
+
+def drop_functions(text, names, where):
+    """Drop methods or classes (with their decorators) by name."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    drop = set()
+    found = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and
+                node.name in names):
+            found.add(node.name)
+            first = min([node.lineno] + [d.lineno for d in
+                                         node.decorator_list]) - 1
+            while first > 0 and not lines[first - 1].strip():
+                first -= 1
+            drop.update(range(first, node.end_lineno))
+    missing = set(names) - found
+    if missing:
+        raise GenError('%s: no test %s to drop' % (where, sorted(missing)))
+    return ''.join(line for i, line in enumerate(lines) if i not in drop)
+
+
+def drop_toplevel(text, names, where):
+    """Drop top-level classes and functions by name."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    drop = set()
+    found = set()
+    for node in tree.body:
+        if (isinstance(node, (ast.ClassDef, ast.FunctionDef)) and
+                node.name in names):
+            found.add(node.name)
+            first = min([node.lineno] + [d.lineno for d in
+                                         node.decorator_list]) - 1
+            end = node.end_lineno
+            while end < len(lines) and not lines[end].strip():
+                end += 1
+            drop.update(range(first, end))
+    missing = set(names) - found
+    if missing:
+        raise GenError('%s: no %s to drop' % (where, sorted(missing)))
+    return ''.join(line for i, line in enumerate(lines) if i not in drop)
+
+
+def nova_fixtures():
+    """nova_recover/tests/fixtures.py as a test helper of nova's tree."""
+    path = os.path.join(TOP, 'nova_recover', 'tests', 'fixtures.py')
+    text = read(path)
+    for old, new in FIXTURE_EDITS:
+        text = replace_once(text, old, new, path)
+    text = drop_toplevel(text, FIXTURE_DROPPED, path)
+    pre, block, rest = split_imports(text)
+    block = insert_imports(
+        block, ['from %s import sweep\n' % MODULE])
+    text = drop_unused_imports(''.join(pre + block + rest))
+    if OVERLAY_NAME.search(text):
+        raise GenError('%s: nova_recover left after the rewrite' % path)
+    return text
+
+
+def nova_test_module(name, text):
+    """A test module that uses the fixtures, as a module of nova's tree."""
+    where = 'tests/unit/recovery/test_%s.py' % name
+    aliases = [alias for node in ast.parse(text).body
+               if isinstance(node, ast.ImportFrom)
+               for alias, target in import_target(node)
+               if target in DROPPED_TEST_IMPORTS]
+    if 'nova_recover.tests.unit.base' in text:
+        raise GenError('%s: uses the test base and the fixtures at once'
+                       % where)
+    for alias in aliases:
+        text = re.sub(r'^[ \t]*self\.useFixture\(%s\.Overlay\(\)\)\n'
+                      % alias, '', text, flags=re.M)
+        if re.search(r'%s\.(Overlay|native)\b' % alias, text):
+            raise GenError('%s: uses the overlay fixture otherwise than '
+                           'as self.useFixture(%s.Overlay())'
+                           % (where, alias))
+        text = re.sub(r'^from nova_recover\.tests import fixtures as %s\n'
+                      % alias, '', text, flags=re.M)
+    pre, block, rest = split_imports(to_nova_module(text))
+    package, _, module = FIXTURES_MODULE.rpartition('.')
+    block = insert_imports(block, ['from %s import %s as %s\n'
+                                   % (package, module, alias)
+                                   for alias in aliases])
+    return ''.join(pre + block + rest)
+
+
+def edited_tests(text, old):
+    """Class.method names around each place old is found in text."""
+    pos = text.index(old)
+    before = text[:pos]
+    cls = re.findall(r'^class (\w+)', before, re.M)
+    if not cls:
+        return None
+    func = re.findall(r'^    def (\w+)', before, re.M)
+    # The edit may start at the def line itself.
+    here = re.match(r'\s*(?:@.*\n\s*)*def (\w+)', old)
+    name = here.group(1) if here else (func[-1] if func else '?')
+    return '%s.%s' % (cls[-1] if cls else '?', name)
+
+
+def edits_of(entry, path):
+    """[(reason, [(old, new)])] of TEST_EDITS for one entry and file."""
+    groups = []
+    for item in TEST_EDITS.get((entry, path), ()):
+        if isinstance(item, str):
+            groups.append((item, []))
+        elif not groups:
+            raise GenError('TEST_EDITS[%r, %r]: an edit without a reason'
+                           % (entry, path))
+        else:
+            groups[-1][1].append(item)
+    return groups
 
 
 # --- the series ------------------------------------------------------------
@@ -908,80 +1571,233 @@ def unpack(tarball, dest):
     return tree
 
 
-def build_series(tarball, out, workdir, keep_tree=None):
-    """Build the series in a git tree under workdir; write it to out."""
-    check_sha(tarball)
-    for module in SERIES + list(FRAMEWORK):
-        path = os.path.join(TOP, 'nova_recover', module + '.py')
-        if not os.path.exists(path):
-            raise GenError('%s is listed but does not exist' % path)
-    tree = unpack(tarball, workdir)
-    git(tree, 'init', '-q')
-    git(tree, 'add', '-A', '-f', '.')
-    git(tree, 'commit', '-q', '-m', 'nova %s, as released' % NOVA_VERSION)
+def check_series():
+    if not SERIES or SERIES[0] != 'engine':
+        raise GenError('SERIES must start with the framework, engine')
+    for entry in SERIES:
+        if not os.path.exists(source_path(entry)):
+            raise GenError('%s is listed but does not exist'
+                           % source_path(entry))
+    for entry, path in TEST_EDITS:
+        if not os.path.exists(source_path(entry)):
+            raise GenError('TEST_EDITS names %s, which does not exist'
+                           % entry)
 
-    src = os.path.join(TOP, 'nova_recover')
-    tests = TestFile(read(os.path.join(tree, TEST_MGR)))
-    base_names = None
-    added = []
-    in_tree = set()
-    engine_src = read(os.path.join(src, 'engine.py'))
-    for n, module in enumerate(SERIES):
-        first = n == 0
+
+class Tree(object):
+    """nova's tree as the series builds it, patch by patch."""
+
+    def __init__(self, tree):
+        self.tree = tree
+        self.tests = TestFile(read(os.path.join(tree, TEST_MGR)))
+        self.in_tree = set()       # overlay modules written so far
+        self.placed = {}           # test module -> entry
+        self.base = None           # (merged body, modules left out)
+        self.base_names = None
+        self.owner = {}            # overlay module -> entry
+        self.engine_src = read(source_path('engine'))
+        self.engine_listed = set()
+
+    def path(self, rel):
+        return os.path.join(self.tree, rel)
+
+    def edit(self, rel, edits, where):
+        text = read(self.path(rel))
+        for old, new in edits:
+            text = replace_once(text, old, new, where)
+        write(self.path(rel), text)
+
+    def add_modules(self, patch, todo, added):
         changed = []
-        added.append(module)
-        engine, engine_deps = engine_for(engine_src, added)
-        if first:
-            write(os.path.join(tree, PACKAGE, '__init__.py'), INIT_PY)
-            changed.append(os.path.join(PACKAGE, '__init__.py'))
-            manager = read(os.path.join(tree, MANAGER))
-            for old, new in MANAGER_EDITS:
-                manager = replace_once(manager, old, new, MANAGER)
-            write(os.path.join(tree, MANAGER), manager)
-            changed.append(MANAGER)
-            base_src = read(os.path.join(src, 'tests', 'unit', 'base.py'))
-            names = tests.merge(base_src, 'tests/unit/base.py',
-                                edits=TEST_BASE_EDITS)
-            base_names = {name: name for name in names}
-        # The module, the framework, and whatever they import.
-        todo = [module] + ([m for m in FRAMEWORK if m != 'engine']
-                           if first else [])
-        todo += sorted(engine_deps)
         while todo:
             name = todo.pop(0)
-            if name in in_tree or name == 'engine':
+            if name in self.in_tree:
                 continue
             if name in SERIES and name not in added:
                 raise GenError('patch %d (%s) needs %s, which comes later '
-                               'in SERIES' % (n + 1, module, name))
-            path = os.path.join(src, name + '.py')
+                               'in SERIES' % (patch.number, patch.entry,
+                                              name))
+            path = source_path(name)
             if not os.path.exists(path):
                 raise GenError('%s is imported but does not exist' % path)
             text = read(path)
             target = RELOCATED.get(name, (os.path.join(PACKAGE,
                                                        name + '.py'),))[0]
-            write(os.path.join(tree, target), to_nova_module(text))
+            write(self.path(target),
+                  to_nova_module(text, RELOCATED_EDITS.get(name, ())))
             changed.append(target)
-            in_tree.add(name)
+            for rel, edits in RELOCATED_TREE_EDITS.get(name, {}).items():
+                self.edit(rel, edits, '%s (%s)' % (rel, name))
+                changed.append(rel)
+            self.in_tree.add(name)
+            self.owner[name] = patch.entry
+            patch.modules.append(name)
             todo.extend(sorted(overlay_deps(text)))
-        write(os.path.join(tree, PACKAGE, 'engine.py'), engine)
-        changed.append(os.path.join(PACKAGE, 'engine.py'))
-        for old, new in TEST_EDITS.get(module, ()):
-            tests.text = replace_once(tests.text, old, new,
-                                      '%s (%s)' % (TEST_MGR, module))
-        test_path = os.path.join(src, 'tests', 'unit',
-                                 'test_%s.py' % module)
-        if os.path.exists(test_path):
-            tests.merge(read(test_path), 'tests/unit/test_%s.py' % module,
-                        base_names=base_names)
+        return changed
+
+    def merge_base(self):
+        """Merge the test base, leaving out what is not in the tree yet."""
+        src = read(os.path.join(TOP, 'nova_recover', 'tests', 'unit',
+                                'base.py'))
+        for old, new in TEST_BASE_EDITS:
+            src = replace_once(src, old, new, 'tests/unit/base.py')
+        missing = {m for m in imported_modules(src).values()
+                   if m not in self.in_tree}
+        names = {n for n, m in imported_modules(src).items()
+                 if m in missing}
+        gated = drop_statements(src, names) if names else src
+        if self.base is None:
+            defined, body = self.tests.merge(gated, 'tests/unit/base.py')
+            self.base_names = {name: name for name in defined}
+        elif missing != self.base[1]:
+            defined, body = self.tests.merge(gated, 'tests/unit/base.py',
+                                             replace=self.base[0])
         else:
-            print('gen_patches: no tests/unit/test_%s.py, patch %d has no '
-                  'new tests' % (module, n + 1), file=sys.stderr)
-        write(os.path.join(tree, TEST_MGR), tests.text)
-        changed.append(TEST_MGR)
+            return False
+        self.base = (body, missing)
+        return True
+
+    def place_tests(self, patch, added):
+        """Merge or add the test modules whose modules are all here."""
+        changed = []
+        sources = test_sources()
+        order = sorted(sources, key=lambda n: (n != patch.entry, n))
+        for name in order:
+            if name in self.placed:
+                continue
+            text = read(sources[name])
+            if TEST_DROPPED.get(name):
+                text = drop_unused_imports(drop_functions(
+                    text, TEST_DROPPED[name],
+                    'tests/unit/*/test_%s.py' % name))
+            deps = set(imported_modules(text).values())
+            needs = set(TEST_NEEDS.get(name, ()))
+            for need in needs:
+                if need not in SERIES:
+                    raise GenError('tests of %s need %s, which is not in '
+                                   'SERIES' % (name, need))
+            if name not in self.in_tree:
+                continue
+            missing = (deps - self.in_tree) | (needs - set(added))
+            if missing:
+                # The engine's own tests exercise the rules and the gate,
+                # so they come with the last patch they need.
+                if name == patch.entry and name != 'engine':
+                    raise GenError('tests/unit/*/test_%s.py needs %s, which '
+                                   'patch %d does not bring'
+                                   % (name, sorted(missing), patch.number))
+                continue
+            self.placed[name] = patch.entry
+            patch.tests.append(name)
+            own = import_closure(patch.entry) if patch.entry != 'engine' \
+                else set(FRAMEWORK)
+            patch.needs.update(d if d in SERIES else self.owner.get(d, d)
+                               for d in deps if d in SERIES or d not in own)
+            patch.needs.update(needs)
+            if uses_fixtures(text):
+                if not os.path.exists(self.path(FIXTURES)):
+                    write(self.path(FIXTURES), nova_fixtures())
+                    changed.append(FIXTURES)
+                rel = TEST_MODULE % name
+                write(self.path(rel), nova_test_module(name, text))
+                changed.append(rel)
+                continue
+            if 'nova_recover.tests.unit import base' in text and \
+                    self.base is None:
+                self.merge_base()
+            self.tests.merge(text, 'tests/unit/test_%s.py' % name,
+                             base_names=self.base_names)
+            changed.append(TEST_MGR)
+        return changed
+
+    def apply_test_edits(self, patch):
+        changed = []
+        files = sorted({path for entry, path in TEST_EDITS
+                        if entry == patch.entry})
+        for rel in files:
+            if rel == TEST_MGR:
+                text = self.tests.text
+            else:
+                text = read(self.path(rel))
+            for reason, edits in edits_of(patch.entry, rel):
+                names = []
+                for old, new in edits:
+                    if text.count(old) == 1:
+                        name = edited_tests(text, old)
+                        if name and name not in names:
+                            names.append(name)
+                    text = replace_once(text, old, new,
+                                        '%s (%s)' % (rel, patch.entry))
+                patch.test_notes.append(
+                    (reason, os.path.basename(rel), names))
+            if rel == TEST_MGR:
+                self.tests.text = text
+            else:
+                write(self.path(rel), text)
+            changed.append(rel)
+        return changed
+
+
+def build_series(tarball, out, workdir, keep_tree=None):
+    """Build the series in a git tree under workdir; write it to out.
+
+    Returns the Patch records, in order.
+    """
+    check_sha(tarball)
+    check_series()
+    tree = unpack(tarball, workdir)
+    git(tree, 'init', '-q')
+    git(tree, 'add', '-A', '-f', '.')
+    git(tree, 'commit', '-q', '-m', 'nova %s, as released' % NOVA_VERSION)
+
+    state = Tree(tree)
+    added = []
+    patches = []
+    for n, entry in enumerate(SERIES):
+        patch = Patch(n + 1, entry)
+        patch.describe()
+        added.append(entry)
+        changed = []
+        engine, engine_deps, listed = engine_for(state.engine_src, added)
+        if entry == 'engine':
+            write(state.path(os.path.join(PACKAGE, '__init__.py')), INIT_PY)
+            changed.append(os.path.join(PACKAGE, '__init__.py'))
+            todo = list(FRAMEWORK)
+            state.owner['engine'] = entry
+            state.in_tree.add('engine')
+        else:
+            if entry not in listed:
+                raise GenError('%s is in SERIES but in neither engine.RULES '
+                               'nor engine.GATES' % entry)
+            todo = [entry]
+        if entry in MANAGER_EDITS:
+            state.edit(MANAGER, MANAGER_EDITS[entry],
+                       '%s (%s)' % (MANAGER, entry))
+            changed.append(MANAGER)
+        changed += state.add_modules(patch, todo + sorted(engine_deps),
+                                     added)
+        write(state.path(os.path.join(PACKAGE, 'engine.py')), engine)
+        changed.append(os.path.join(PACKAGE, 'engine.py'))
+        if entry != 'engine':
+            patch.needs.add('engine')
+        if entry != 'engine':
+            # A helper the module imports comes along if its first user
+            # is dropped; only other entries are needs.
+            patch.needs.update(d for d in import_closure(entry)
+                               if d in SERIES)
+        changed += state.apply_test_edits(patch)
+        if state.base is not None and state.merge_base():
+            changed.append(TEST_MGR)
+        changed += state.place_tests(patch, added)
+        write(state.path(TEST_MGR), state.tests.text)
         git(tree, 'add', '-f', *sorted(set(changed)))
-        git(tree, 'commit', '-q', '-F', '-',
-            input=commit_message(module, first))
+        for line in git(tree, 'diff', '--cached', '--numstat').splitlines():
+            plus, minus, path = line.split('\t')
+            patch.numstat.append((int(plus), int(minus), path))
+        patch.needs = {need for need in patch.needs
+                       if need in SERIES and need != entry}
+        git(tree, 'commit', '-q', '-F', '-', input=patch.message())
+        patches.append(patch)
 
     if os.path.exists(out):
         for name in os.listdir(out):
@@ -994,37 +1810,153 @@ def build_series(tarball, out, workdir, keep_tree=None):
     if len(names) != len(SERIES):
         raise GenError('format-patch wrote %d patches for %d modules'
                        % (len(names), len(SERIES)))
+    for patch, name in zip(patches, names):
+        patch.filename = name
     write(os.path.join(out, 'series'), ''.join(n + '\n' for n in names))
     if keep_tree:
         shutil.rmtree(keep_tree, ignore_errors=True)
         shutil.copytree(tree, keep_tree, symlinks=True)
-    return names
+    return patches
 
 
-def check(tarball, out):
+# --- doc/source/review.rst -------------------------------------------------
+
+REVIEW_HEAD = """\
+..
+  Generated by tools/gen_patches.py from the same data as patches/;
+  do not edit (tools/gen_patches.py --check fails when it drifts).
+
+============
+Patch review
+============
+
+One row per patch of ``patches/``, in series order. *Mirrors* names the
+upstream change a patch corresponds to (subject, Change-Id, Gerrit
+review); the code is this project's, written for nova 34, so every
+``Origin:`` is ``vendor``. *Lines* counts added plus removed lines,
+tests included. *Drop alone* says whether the patch can be left out
+by deleting its line from ``SERIES`` in ``tools/gen_patches.py`` and
+regenerating (the generated patches themselves all touch
+``engine.py`` and ``test_compute_mgr.py`` and so only apply in order).
+
+"""
+
+
+def _cell(text):
+    return ' '.join(str(text).split())
+
+
+def upstream_changes(text):
+    """'"subject" (Change-Id, Gerrit, commit)' for each change text names."""
+    out = []
+    for subject, details in re.findall(r'"([^"]+)"\s*\(([^)]*)\)',
+                                       ' '.join(text.split())):
+        ref = upstream_refs(details)
+        out.append('"%s" (%s)' % (subject, ', '.join(
+            ['Change-Id %s' % c for c in ref.change_ids] +
+            ['Gerrit %s' % r for r in ref.reviews] +
+            ['nova commit %s' % c for c in ref.commits])))
+    if not out:
+        raise GenError('no upstream change found in %r' % text)
+    return ' and '.join(out)
+
+
+def review_rows(patches):
+    needed_by = collections.defaultdict(list)
+    for patch in patches:
+        for need in patch.needs:
+            needed_by[need].append(patch)
+    rows = []
+    for patch in patches:
+        if patch.origin:
+            mirrors = upstream_changes(patch.origin)
+        else:
+            related = patch.paragraph('Related upstream')
+            mirrors = 'beyond the blueprint'
+            if related:
+                mirrors += '; related: ' + upstream_changes(related)
+        files = [os.path.basename(path) if path.startswith(
+                     (PACKAGE + '/', TEST_DIR + '/')) else path
+                 for _, _, path in patch.numstat]
+        changes = '%s Files: %s.' % (
+            patch.summary, ', '.join('``%s``' % f for f in files))
+        for reason, where, names in patch.test_notes:
+            changes += ' Changes %s in %s: %s' % (
+                ', '.join(names), where, reason)
+        differs = (patch.paragraph('Differs') or
+                   patch.paragraph('Beyond', 'In this patch') or
+                   patch.paragraph('Related upstream') or '')
+        dependents = needed_by.get(patch.entry, [])
+        if patch.entry == 'engine':
+            drop = 'No: every other patch builds on it.'
+        elif not dependents:
+            drop = 'Yes: no other patch needs it.'
+        else:
+            drop = 'Only with %s, which need%s it.' % (
+                ', '.join('%04d (%s)' % (p.number, p.entry)
+                          for p in dependents),
+                's' if len(dependents) == 1 else '')
+        needs = sorted(patch.needs - {'engine'},
+                       key=SERIES.index)
+        if needs:
+            drop += ' Needs %s.' % ', '.join(
+                '%04d (%s)' % (SERIES.index(n) + 1, n) for n in needs)
+        rows.append(['%04d %s' % (patch.number, patch.subject), mirrors,
+                     changes, str(patch.lines), differs, drop])
+    return rows
+
+
+def review_doc(patches):
+    out = [REVIEW_HEAD]
+    out.append('.. list-table::\n'
+               '   :header-rows: 1\n'
+               '   :widths: 14 16 26 5 25 14\n\n')
+    header = ['Patch', 'Mirrors', 'What it changes in nova', 'Lines',
+              'How it differs from the original, and why', 'Drop alone']
+    for row in [header] + review_rows(patches):
+        for i, cell in enumerate(row):
+            lead = '   * - ' if i == 0 else '     - '
+            wrapped = textwrap.wrap(_cell(cell), 66,
+                                    break_on_hyphens=False,
+                                    break_long_words=False) or ['']
+            out.append(lead + wrapped[0] + '\n')
+            for line in wrapped[1:]:
+                out.append('       ' + line + '\n')
+    total = sum(p.lines for p in patches)
+    out.append('\n%d patches, %d changed lines in all.\n'
+               % (len(patches), total))
+    return ''.join(out)
+
+
+def check(tarball, out, review=REVIEW_DOC):
     """Regenerate into a temporary directory and compare with out."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = os.path.join(tmp, 'patches')
-        build_series(tarball, fresh, os.path.join(tmp, 'work'))
-        want = sorted(os.listdir(fresh))
-        have = sorted(n for n in os.listdir(out)
-                      if n.endswith('.patch') or n == 'series')
+        patches = build_series(tarball, fresh, os.path.join(tmp, 'work'))
+        write(os.path.join(tmp, 'review.rst'), review_doc(patches))
+        pairs = [(os.path.join(out, name), os.path.join(fresh, name),
+                  'patches/' + name)
+                 for name in sorted(set(os.listdir(fresh)) |
+                                    {n for n in os.listdir(out)
+                                     if n.endswith('.patch') or
+                                     n == 'series'})]
+        pairs.append((review, os.path.join(tmp, 'review.rst'),
+                      os.path.relpath(review, TOP)))
         drift = []
-        for name in sorted(set(want) | set(have)):
-            a = os.path.join(out, name)
-            b = os.path.join(fresh, name)
+        for a, b, label in pairs:
             old = read(a).splitlines(True) if os.path.exists(a) else []
             new = read(b).splitlines(True) if os.path.exists(b) else []
             if old != new:
                 drift.extend(difflib.unified_diff(
-                    old, new, 'patches/' + name, 'regenerated/' + name))
+                    old, new, label, 'regenerated/' + label))
         if drift:
             sys.stdout.writelines(drift)
-            print('gen_patches: patches/ is out of date; run '
-                  'tools/gen_patches.py', file=sys.stderr)
+            print('gen_patches: patches/ or %s is out of date; run '
+                  'tools/gen_patches.py' % os.path.relpath(review, TOP),
+                  file=sys.stderr)
             return 1
-    print('gen_patches: patches/ matches the overlay (%d patches)'
-          % len(SERIES))
+    print('gen_patches: patches/ and %s match the overlay (%d patches)'
+          % (os.path.relpath(review, TOP), len(SERIES)))
     return 0
 
 
@@ -1034,19 +1966,25 @@ def main(argv=None):
                         help='nova-%s sdist (default: pip download into '
                              '.work/sdist)' % NOVA_VERSION)
     parser.add_argument('--out', default=os.path.join(TOP, 'patches'))
+    parser.add_argument('--review', default=REVIEW_DOC,
+                        help='the review table to write or check')
     parser.add_argument('--check', action='store_true',
-                        help='fail if patches/ differs from a fresh run')
+                        help='fail if patches/ or the review table differs '
+                             'from a fresh run')
     parser.add_argument('--keep-tree', metavar='DIR',
                         help='also copy the patched git tree to DIR')
     args = parser.parse_args(argv)
     try:
         tarball = args.tarball or fetch_sdist()
         if args.check:
-            return check(tarball, args.out)
+            return check(tarball, args.out, args.review)
         with tempfile.TemporaryDirectory() as tmp:
-            names = build_series(tarball, args.out, tmp, args.keep_tree)
-        for name in names:
-            print(os.path.join(os.path.relpath(args.out), name))
+            patches = build_series(tarball, args.out, tmp, args.keep_tree)
+        write(args.review, review_doc(patches))
+        for patch in patches:
+            print('%s  %4d lines' % (os.path.join(os.path.relpath(args.out),
+                                                  patch.filename),
+                                     patch.lines))
     except GenError as exc:
         print('gen_patches: %s' % exc, file=sys.stderr)
         return 1

@@ -43,7 +43,7 @@ done
 # Every prefix of the series is checked on nova's start-up tests only,
 # the full series on the whole of test_compute_mgr; tox -e patches runs
 # the whole file on every prefix.
-step patches env PATCHES_PREFIX_TESTS="${PATCHES_PREFIX_TESTS-RecoveryTestCase|init_instance|init_host}" \
+step patches env PATCHES_PREFIXES="${PATCHES_PREFIXES-1 7 8 9 16}" PATCHES_PREFIX_TESTS="${PATCHES_PREFIX_TESTS-RecoveryTestCase|init_instance|init_host}" \
     bash tools/check_patches.sh
 step bench python benchmarks/bench_init_host.py --sizes 100,1000
 
