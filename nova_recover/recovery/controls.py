@@ -117,7 +117,6 @@ def holds(manager, context, instance, rule, default, recover):
                  instance=instance)
         default(context, instance)
         return True
-    counts.candidates += 1
     if CONF.recover.dry_run:
         LOG.info('start-up recovery (dry run): rule %(rule)s would recover '
                  'task_state %(task_state)s, vm_state %(vm_state)s, '
@@ -127,8 +126,8 @@ def holds(manager, context, instance, rule, default, recover):
                   'task_state': instance.task_state,
                   'vm_state': instance.vm_state,
                   'power_state': instance.power_state}, instance=instance)
-        counts.candidates -= 1
         return True
+    counts.candidates += 1
     return False
 
 
