@@ -168,14 +168,9 @@ MESSAGES = {
          'unchanged, as _init_instance_default and still runs for every '
          'instance that no rule settles.',
          'In this patch the engine has no rules and no gates, so every '
-         'instance goes to _init_instance_default as before, with one '
-         'difference: an exception out of nova\'s own start-up handling of '
-         'one instance no longer aborts init_host (and with it '
-         'nova-compute). The instance goes to ERROR with an instance fault '
-         'naming the interrupted operation, by compare-and-swap on its '
-         'task state, and start-up goes on with the other instances. No '
-         'nova test expects the exception to escape, and this patch leaves '
-         'test_compute_mgr as it is.',
+         'instance goes to _init_instance_default exactly as before, an '
+         'exception out of it included: nothing changes in behaviour, and '
+         'this patch leaves every nova test as it is.',
          'Related upstream: the blueprint recover-stuck-state moved '
          '_init_instance to native objects in "Make compute manager '
          '_init_instance use native objects" (nova commit 7be3be0155, '
@@ -184,6 +179,18 @@ MESSAGES = {
          'this patch does not mirror it; the engine and every rule keep to '
          'nova.objects.Instance.'],
         None),
+}
+# Paragraphs a patch's message adds to its module's docstring, for what
+# the patch changes in the engine beside its rule.
+EXTRA_PARAGRAPHS = {
+    'build': [
+        'With the first rule, the engine also stops one instance from '
+        'keeping nova-compute down: an exception out of nova\'s own '
+        'start-up handling of an instance no longer leaves init_host. The '
+        'instance goes to ERROR with an instance fault naming the '
+        'interrupted operation, by compare-and-swap on its task state, '
+        'and start-up goes on with the others. No nova test expects that '
+        'exception to escape.'],
 }
 # Subjects for modules whose docstring summary does not read as one.
 SUBJECTS = {
@@ -1028,13 +1035,26 @@ def drop_unused_imports(text):
     return re.sub(r'\n\n\n(?=(?:import|from) )', '\n\n', out)
 
 
+# engine._nova_start_up in the framework patch: nova's own path with
+# nothing caught, as before the series.
+FRAMEWORK_START_UP = '''\
+def _nova_start_up(default, context, instance, task_state):
+    \"\"\"Nova's own start-up of one instance, as before this package.
+
+    The first recovery rule makes a failure here end in ERROR instead of
+    stopping init_host. Returns None.
+    \"\"\"
+    default(context, instance)
+    return None'''
+
+
 def engine_for(text, modules):
     """engine.py with only the rules and gates added so far.
 
     Returns (nova's engine.py, the overlay modules it imports, the names
     of RULES and GATES in the overlay's engine).
     """
-    listed, stripped = set(), set()
+    listed, stripped, rules = set(), set(), []
     for tuple_name in ('GATES', 'RULES'):
         found = re.search(r'^%s = \(\n((?:    \w+,\n)*)\)\n' % tuple_name,
                           text, re.M)
@@ -1042,6 +1062,8 @@ def engine_for(text, modules):
             raise GenError('engine.py: %s tuple not found' % tuple_name)
         names = re.findall(r'    (\w+),\n', found.group(1))
         listed.update(names)
+        if tuple_name == 'RULES':
+            rules = [name for name in names if name in modules]
         kept = ''.join('    %s,\n' % n for n in names if n in modules)
         text = text[:found.start(1)] + kept + text[found.end(1):]
         for name in names:
@@ -1058,6 +1080,15 @@ def engine_for(text, modules):
                   for n in ast.walk(node))]
     if unused:
         text = drop_toplevel(text, unused, 'engine.py')
+    if not rules:
+        # The framework patch changes no behaviour: without a rule,
+        # nova's exception still leaves init_host as it always did.
+        found = re.search(r'^def _nova_start_up\(.*?(?=\n\n\n|\Z)', text,
+                          re.M | re.S)
+        if not found:
+            raise GenError('engine.py: _nova_start_up not found')
+        text = text[:found.start()] + FRAMEWORK_START_UP + \
+            text[found.end():]
     missing = set(modules) - listed - {'engine'}
     if missing:
         raise GenError('engine.RULES and GATES lack %s' % sorted(missing))
@@ -1325,7 +1356,8 @@ class Patch(object):
         subject, summary, origin, rest = docstring_parts(
             source_path(self.entry))
         self.subject = SUBJECTS.get(self.entry, subject)
-        self.summary, self.origin, self.paragraphs = summary, origin, rest
+        self.summary, self.origin = summary, origin
+        self.paragraphs = rest + EXTRA_PARAGRAPHS.get(self.entry, [])
 
     def paragraph(self, *starts):
         for para in [self.summary] + self.paragraphs:

@@ -104,11 +104,11 @@ def summarize(manager):
     setattr(manager, _TALLY, None)
 
 
-def holds(manager, context, instance, rule, default, recover):
+def holds(manager, context, instance, task_state, rule, default, recover):
     """Hold back what the operator switched off or asked to see only."""
     counts = tally(manager)
     counts.instances += 1
-    if rule is None and base.field(instance, 'task_state') is None:
+    if rule is None and task_state is None:
         return False
     if rule is not None and rule_name(rule) in CONF.recover.disabled_rules:
         LOG.info('start-up recovery: rule %(rule)s is disabled; nova '

@@ -58,8 +58,9 @@ from nova_recover.rules import soft_delete
 LOG = logging.getLogger(__name__)
 
 # Asked, in order, before any rule: a gate may hold an instance back from
-# recovery (``holds``), and hears of every instance recovered
-# (``recovered``). Neither may raise.
+# recovery (``holds``, asked of every instance with the task_state read
+# once for all), and hears of every instance recovered (``recovered``).
+# Neither may raise.
 GATES = (
     controls,
     queued,
@@ -90,10 +91,17 @@ def rule_for(instance):
     vm_state in OWNED_VM_STATES, are asked, so a healthy instance costs
     two dictionary look-ups rather than a call to every rule.
     """
+    return _rule_for(instance, base.field(instance, 'task_state'),
+                     base.field(instance, 'vm_state'))
+
+
+def _rule_for(instance, task_state, vm_state):
     rules, by_task_state, by_vm_state = _index()
-    candidates = (by_task_state.get(base.field(instance, 'task_state'), ()) +
-                  by_vm_state.get(base.field(instance, 'vm_state'), ()))
-    for rule in sorted(candidates, key=rules.index):
+    candidates = by_task_state.get(task_state, ()) + by_vm_state.get(
+        vm_state, ())
+    if len(candidates) > 1:
+        candidates = sorted(candidates, key=rules.index)
+    for rule in candidates:
         if rule.owns(instance):
             return rule
     return None
@@ -126,18 +134,25 @@ def init_instance(manager, context, instance, default):
         # Nova's own guard logs and skips instances owned elsewhere.
         _run_default(default, context, instance)
         return
+    # Read once: start-up runs this for every instance on the host, and
+    # checking that a field is loaded costs more than the rest of a
+    # healthy instance's bookkeeping.
     task_state = base.field(instance, 'task_state')
-    rule = rule_for(instance)
+    rule = _rule_for(instance, task_state, base.field(instance, 'vm_state'))
     recover = functools.partial(recover_lost, default=default)
     # What a gate runs to hand an instance to nova: never raises either.
     nova_path = functools.partial(_run_default, default)
     for gate in GATES:
-        if gate.holds(manager, context, instance, rule, nova_path, recover):
+        if gate.holds(manager, context, instance, task_state, rule,
+                      nova_path, recover):
             return
+    if rule is None and task_state is None:
+        # Nothing to recover and nothing to report: nova's own path.
+        _nova_start_up(default, context, instance, task_state)
+        return
     outcome = _recover(manager, context, instance, default, task_state,
                        rule)
-    if rule is not None or task_state is not None:
-        _recovered(manager, context, instance, rule, task_state, outcome)
+    _recovered(manager, context, instance, rule, task_state, outcome)
 
 
 def recover_lost(manager, context, instance, default):
@@ -213,14 +228,25 @@ def _settled(instance):
 
 
 def _run_default(default, context, instance):
-    task_state = base.field(instance, 'task_state')
+    failed = _nova_start_up(default, context, instance,
+                            base.field(instance, 'task_state'))
+    return failed or _settled(instance)
+
+
+def _nova_start_up(default, context, instance, task_state):
+    """Nova's own start-up of one instance; a failure ends in ERROR.
+
+    Nova lets the exception out of init_host, so one instance would keep
+    nova-compute from starting and every other instance from recovering.
+    Returns the outcome of a failure, or None.
+    """
     try:
         default(context, instance)
     except Exception as exc:
         LOG.exception('nova-compute start-up processing failed',
                       instance=instance)
         return _fail(context, instance, task_state, exc)
-    return _settled(instance)
+    return None
 
 
 def _fail(context, instance, task_state, exc):

@@ -32,13 +32,14 @@ from nova_recover.recovery import sweep
 LOG = logging.getLogger(__name__)
 
 
-def holds(manager, context, instance, rule, default, recover):
+def holds(manager, context, instance, task_state, rule, default, recover):
     """Whether the instance must be left for a request still queued.
 
     :param recover: what the sweep calls once the request is taken as
         lost, ``recover(manager, context, instance)``.
     """
-    if not evidence.needs_evidence(instance):
+    if (task_state not in evidence.API_SET or
+            not evidence.needs_evidence(instance)):
         return False
     operation = base.operation_of(instance)
     try:
