@@ -207,9 +207,10 @@ class Bench(test.TestCase):
         best_healthy = {}
         trips = {}
         compute_sql = 0
-        # One run each to warm caches and imports, not measured.
-        self._run(False, size)
-        self._run(True, size)
+        if size == self.sizes[0]:
+            # One run each to warm caches and imports, not measured.
+            self._run(False, size)
+            self._run(True, size)
         for _round in range(self.repeat):
             for overlay in (False, True):
                 elapsed, conductor_s, healthy_s, seen, sql = self._run(
