@@ -35,11 +35,19 @@ run this before they clear the task state, while no new image request
 can claim the instance. Glance being unreachable, or refusing the
 start-up context, must not block recovery: failures are logged and the
 image is left for the operator.
+
+Start-up runs under an anonymous admin context, which carries no token
+for glance to check. As nova-manage does for such a context, the
+requests then authenticate as nova's service user (``[service_user]``),
+which a deployment gives the admin role that deleting another project's
+image takes; without it configured, glance's refusal is logged.
 """
 
 from oslo_log import log as logging
 
+import nova.conf
 from nova import exception
+from nova import service_auth
 
 LOG = logging.getLogger(__name__)
 
@@ -54,11 +62,33 @@ def _is_leftover(image, instance):
             properties.get('image_type') in IMAGE_TYPES)
 
 
+def image_context(context):
+    """The context itself, or one acting as nova's service user.
+
+    Only a context with neither a token nor an auth plugin is replaced.
+    """
+    if context.auth_token or context.user_auth_plugin is not None:
+        return context
+    try:
+        auth = service_auth.get_service_auth_plugin(
+            nova.conf.service_token.SERVICE_USER_GROUP)
+    except Exception:
+        LOG.warning('Could not load the [service_user] credentials for '
+                    'glance', exc_info=True)
+        auth = None
+    if auth is None:
+        return context
+    acting = context.elevated()
+    acting.user_auth_plugin = auth
+    return acting
+
+
 def delete_unfinished_images(manager, context, instance):
     """Delete the instance's snapshot/backup images that never finished.
 
     :returns: the ids of the deleted images.
     """
+    context = image_context(context)
     try:
         images = manager.image_api.get_all(
             context, filters={'instance_uuid': instance.uuid})

@@ -16,6 +16,7 @@ from oslo_utils.fixture import uuidsentinel as uuids
 
 from nova.compute import power_state
 from nova.compute import task_states
+from nova import context as nova_context
 from nova import exception
 from nova.network import model as network_model
 from nova import objects
@@ -97,6 +98,53 @@ class GlanceCleanupTestCase(base.InitInstanceTestCase):
             image_id=uuids.gone)
         self.assertEqual([uuids.gone],
                          self._cleanup(_image(uuids.gone, 'queued')))
+
+
+class ImageContextTestCase(test.NoDBTestCase):
+    """Start-up's anonymous context reaches glance as the service user."""
+
+    def setUp(self):
+        super().setUp()
+        self.get_plugin = self.useFixture(test.fixtures.MockPatch(
+            'nova.service_auth.get_service_auth_plugin',
+            return_value=mock.sentinel.service_user)).mock
+
+    def test_anonymous_context_acts_as_the_service_user(self):
+        anonymous = nova_context.get_admin_context()
+        acting = glance_cleanup.image_context(anonymous)
+        self.get_plugin.assert_called_once_with('service_user')
+        self.assertIs(mock.sentinel.service_user, acting.get_auth_plugin())
+        self.assertTrue(acting.is_admin)
+        # The caller's context is not changed.
+        self.assertIsNone(anonymous.user_auth_plugin)
+
+    def test_a_user_token_is_kept(self):
+        ctxt = nova_context.RequestContext('u', 'p', auth_token='token')
+        self.assertIs(ctxt, glance_cleanup.image_context(ctxt))
+        self.get_plugin.assert_not_called()
+
+    def test_without_a_service_user_the_context_goes_as_it_is(self):
+        self.get_plugin.return_value = None
+        anonymous = nova_context.get_admin_context()
+        self.assertIs(anonymous, glance_cleanup.image_context(anonymous))
+
+    def test_unloadable_credentials_are_logged_not_raised(self):
+        self.get_plugin.side_effect = ValueError('no auth_url')
+        anonymous = nova_context.get_admin_context()
+        self.assertIs(anonymous, glance_cleanup.image_context(anonymous))
+
+    def test_cleanup_uses_the_service_user(self):
+        manager = mock.Mock()
+        manager.image_api.get_all.return_value = [
+            _image(uuids.image, 'queued')]
+        instance = objects.Instance(uuid=uuids.instance)
+        glance_cleanup.delete_unfinished_images(
+            manager, nova_context.get_admin_context(), instance)
+        listed_with = manager.image_api.get_all.call_args[0][0]
+        deleted_with = manager.image_api.delete.call_args[0][0]
+        self.assertIs(mock.sentinel.service_user,
+                      listed_with.get_auth_plugin())
+        self.assertIs(listed_with, deleted_with)
 
 
 class ImageRuleCleanupTestCase(base.InitInstanceTestCase):
