@@ -174,7 +174,7 @@ MAX_ACTIONS = 5
 _CACHE = '_nova_recover_evidence'
 
 Action = collections.namedtuple(
-    'Action', ['id', 'action', 'request_id', 'start_time'])
+    'Action', ['id', 'action', 'request_id', 'start_time', 'user_id'])
 Event = collections.namedtuple(
     'Event', ['id', 'action_id', 'event', 'host', 'finish_time'])
 
@@ -241,7 +241,8 @@ def load(context, instance, names):
     """
     try:
         action_list = [
-            Action(a.id, a.action, a.request_id, a.start_time or a.created_at)
+            Action(a.id, a.action, a.request_id, a.start_time or a.created_at,
+                   a.user_id)
             for a in objects.InstanceActionList.get_by_instance_uuid(
                 context, instance.uuid)]
         record = Record(instance.uuid,
@@ -315,10 +316,13 @@ def close_interrupted(manager, context, instance, task_state):
 
     Only called for an instance that start-up recovered. The events were
     read with the evidence where the state needed it; otherwise the
-    newest actions are read now, down to the first that holds an event
-    of the operation on this host. Each open event is finished through
-    nova-conductor under its own action's request id, which is how nova
-    finds the action. Returns how many events were closed.
+    newest actions are read now, down to the first request of a user that
+    holds an event of the operation on this host. The actions above it
+    are re-runs, which record an action with no user: the one this
+    recovery just made, whose event is finished, or one that an earlier
+    start-up's death interrupted in turn. Each open event is finished
+    through nova-conductor under its own action's request id, which is
+    how nova finds the action. Returns how many events were closed.
     """
     names = {PREFIX + method for method in methods_for(task_state)}
     if not names:
@@ -328,8 +332,9 @@ def close_interrupted(manager, context, instance, task_state):
         record = load(context, instance, ())
         for action in record.actions[:MAX_ACTIONS]:
             _read_events(context, record, action)
-            if any(event.action_id == action.id and event.event in names and
-                   event.host == manager.host for event in record.events):
+            if action.user_id and any(
+                    event.action_id == action.id and event.event in names and
+                    event.host == manager.host for event in record.events):
                 break
     by_id = {action.id: action for action in record.actions}
     open_events = {(event.action_id, event.event)

@@ -331,6 +331,41 @@ class EvidenceTestCase(test.TestCase):
                                        task_states.REBOOT_STARTED))
         self.assertEqual('Error', self._events(instance)[0].result)
 
+    def _rerun(self, instance, action):
+        """A start-up re-run: an action of its own, with no user."""
+        ctxt = nova_context.get_admin_context()
+        ctxt.request_id = 'req-rerun-%s' % uuidutils.generate_uuid()
+        objects.InstanceAction.action_start(ctxt, instance.uuid, action,
+                                            want_result=False)
+        return ctxt
+
+    def test_close_reads_past_the_re_run_of_this_recovery(self):
+        # The rule re-ran the reboot before the events are closed: its own
+        # finished event must not hide the user's interrupted one.
+        instance = self._instance(task_states.REBOOT_STARTED_HARD)
+        ctxt = self._request(instance, instance_actions.REBOOT)
+        self._event(ctxt, instance, 'reboot_instance')
+        rerun = self._rerun(instance, instance_actions.REBOOT)
+        self._event(rerun, instance, 'reboot_instance', finish=True)
+        self.assertEqual(1, self.close(instance,
+                                       task_states.REBOOT_STARTED_HARD))
+        user, again = self._events(instance)
+        self.assertEqual('Error', user.result)
+        self.assertEqual(evidence.INTERRUPTED, user.details)
+        self.assertEqual('Success', again.result)
+
+    def test_close_an_interrupted_re_run_and_its_request(self):
+        # The first start-up died inside its re-run: both are open.
+        instance = self._instance(task_states.REBOOT_STARTED_HARD)
+        ctxt = self._request(instance, instance_actions.REBOOT)
+        self._event(ctxt, instance, 'reboot_instance')
+        rerun = self._rerun(instance, instance_actions.REBOOT)
+        self._event(rerun, instance, 'reboot_instance')
+        self.assertEqual(2, self.close(instance,
+                                       task_states.REBOOT_STARTED_HARD))
+        self.assertEqual(['Error', 'Error'],
+                         [event.result for event in self._events(instance)])
+
     def test_close_an_interrupted_unshelve_spawn(self):
         instance = self._instance(task_states.SPAWNING,
                                   vm_state=vm_states.SHELVED_OFFLOADED)
