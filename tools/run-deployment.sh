@@ -49,7 +49,8 @@ want=$(cat "$top/constraints.txt" "$top/requirements.txt" \
 stamp=$venv/.deploy-stamp
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "run-deployment: building $venv" >&2
-    "$python" -m venv "$venv"
+    # An existing venv (the tests' own, in CI) only gets the services.
+    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
     pip=("$venv/bin/pip" install -q --disable-pip-version-check
          -c "$top/constraints.txt")
     "${pip[@]}" setuptools wheel >&2

@@ -23,6 +23,7 @@ import collections
 from concurrent import futures
 import json
 import os
+import subprocess
 import threading
 import time
 
@@ -251,6 +252,17 @@ CALLS = {'change-password'}
 # computes, and changePassword is itself an RPC call, whose caller (the
 # API) gives up after rpc_response_timeout.
 NOT_QUEUEABLE = {'live-migration', 'change-password'}
+# A lost unshelve of an offloaded server leaves it with no host: no
+# nova-compute's start-up or sweep owns it, stock's or ours.
+LOST_UNOWNED = {'unshelve'}
+# The audit's verdict while both computes are down, where it is not the
+# scenario's own: an offloaded server has no host until nova-compute
+# spawns it (no start-up sees it: in progress, then lost), and a delete
+# is one that start-up always finishes, however far it got.
+AUDIT_DIED = {'unshelve': {'died', 'in progress', 'lost'},
+              'delete': {'died', 'queued'}}
+AUDIT_QUEUED = {'unshelve': {'queued', 'in progress', 'lost'},
+                'delete': {'died', 'queued'}}
 # nova 34 runs these in a background task and closes their instance
 # action event Success when the task starts, not when it ends: the event
 # of an interrupted one cannot say so.
@@ -523,6 +535,83 @@ def observe_all(cloud, batch, hosts=HOSTS):
     return rows
 
 
+def write_clouds_yaml(dep):
+    """The operator's clouds.yaml for the deployment (cloud "deployment")."""
+    path = os.path.join(dep.run, 'clouds.yaml')
+    with open(path, 'w') as f:
+        json.dump({'clouds': {'deployment': {
+            'auth_type': 'admin_token',
+            'auth': {'endpoint': API['compute'], 'token': 'admin:admin'},
+            'compute_endpoint_override': API['compute'],
+        }}}, f, indent=2)
+    return path
+
+
+def conductor_busy(cloud, server_id):
+    """Whether the newest request has a conductor event still open."""
+    actions = cloud.actions(server_id) or []
+    if not actions:
+        return False
+    detail = cloud.action_detail(server_id, actions[0]['request_id'])
+    return any(e['event'].startswith('conductor_') and e['result'] is None
+               for e in detail.get('events') or [])
+
+
+def force_down(cloud, hosts, down):
+    """openstack compute service set --down/--up, as an operator would."""
+    for host in hosts:
+        for service in cloud.services(host):
+            cloud._ok(cloud.nova.put(
+                '/os-services/%s' % service['id'],
+                json={'forced_down': down}, microversion=MICROVERSION),
+                'service set forced_down=%s %s' % (down, host))
+
+
+def audit_check(dep, cloud, log, expected):
+    """nova-recover audit while the computes are down, checked.
+
+    expected maps server id -> (scenario, operation, verdict). The
+    computes are forced down first (what an operator does after a host
+    crash); otherwise the API shows them up until service_down_time has
+    passed, and the audit rightly calls the operations in progress.
+    Returns the failures.
+    """
+    # A queued resize or unshelve is still being scheduled by the
+    # conductor for a while; a forced-down host would fail it there.
+    failures = []
+    try:
+        poll('the conductor done with every request', lambda: not any(
+            conductor_busy(cloud, sid) for sid in expected), 120, interval=2)
+    except CheckError as e:
+        failures.append('audit: %s' % e)
+    force_down(cloud, HOSTS, True)
+    try:
+        env = {'OS_CLIENT_CONFIG_FILE': write_clouds_yaml(dep)}
+        argv = [dep.bin('nova-recover'), 'audit', '--os-cloud',
+                'deployment']
+        table = subprocess.run(argv + ['--long'], capture_output=True,
+                               text=True, env=dep.env(env), timeout=300)
+        found = subprocess.run(argv + ['-f', 'json'], capture_output=True,
+                               text=True, env=dep.env(env), timeout=300)
+    finally:
+        force_down(cloud, HOSTS, False)
+    log('audit (both computes down), exit %d:\n%s%s' % (
+        table.returncode, table.stdout, table.stderr))
+    if found.returncode != 1:
+        failures.append('audit -f json exit %d, not 1: %s' % (
+            found.returncode, found.stderr[-2000:]))
+        return failures
+    verdicts = {row['server']: row for row in json.loads(found.stdout)}
+    for sid, (scenario, op, want) in sorted(expected.items()):
+        row = verdicts.get(sid)
+        got = row and row['verdict']
+        if got not in want:
+            failures.append('audit: %s %s: verdict %s, expected %s (%s)' % (
+                scenario, op, got, '/'.join(sorted(want)),
+                row and row['reason']))
+    return failures
+
+
 def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
                 kill_in_recovery=None, lost_ops=()):
     """Died (and Queued) with one SIGKILL and one restart of each compute.
@@ -545,7 +634,8 @@ def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
     queued = Batch(cloud, log, 'queued', [
         op for op in queued_ops if op.name not in NOT_QUEUEABLE])
     lost = Batch(cloud, log, 'lost', [
-        op for op in lost_ops if op.name not in NOT_QUEUEABLE])
+        op for op in lost_ops
+        if op.name not in NOT_QUEUEABLE and op.name not in LOST_UNOWNED])
     batches = [b for b in (died, queued, lost) if b.ops]
     for b in batches:
         b.boot_start()
@@ -571,6 +661,15 @@ def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
         queued.send()
         log('queued: %d requests sent while both computes are down'
             % len(queued.servers))
+    audit_failures = None
+    if not kill_in_recovery and not lost.ops:
+        expected = {}
+        for (name, host), sid in died.servers.items():
+            expected[sid] = ('died', name, AUDIT_DIED.get(name, {'died'}))
+        for (name, host), sid in queued.servers.items():
+            expected[sid] = ('queued', name,
+                             AUDIT_QUEUED.get(name, {'queued'}))
+        audit_failures = audit_check(dep, cloud, log, expected)
     if lost.ops:
         lost.send()
         lost_sent = time.monotonic()
@@ -641,6 +740,8 @@ def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
         print_table(log, 'Queued: requests sent while nova-compute is '
                     'down, one restart', rows)
         results['queued'] = failures
+    if audit_failures is not None:
+        results['audit'] = audit_failures
     if lost.ops:
         results['lost'] = settle_lost(dep, cloud, log, lost, lost_sent,
                                       early, early_age)

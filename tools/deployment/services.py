@@ -460,6 +460,13 @@ class Deployment(object):
                 'endpoint_override': 'http://%s:%d' % (HOST, PORTS['glance']),
                 'num_retries': '0',
             },
+            # nova's service user, which start-up uses for glance when it
+            # has no user's token (deployment_noauth gives it admin).
+            'service_user': {
+                'auth_type': 'admin_token',
+                'endpoint': 'http://%s:%d' % (HOST, PORTS['glance']),
+                'token': 'nova:service',
+            },
             'neutron': {
                 'auth_type': 'admin_token',
                 'endpoint': 'http://%s:%d' % (HOST, PORTS['neutron']),

@@ -15,7 +15,7 @@
 nova 34 dropped the noauth2 pipeline and [api]auth_strategy, so
 the deployment's api-paste.ini puts this filter where authtoken would
 be. It does what the removed middleware did: the token user:project
-names the caller, and the user admin has the admin role. The headers
+names the caller, and the users admin and nova have the admin role. The headers
 it sets are those keystonemiddleware sets, so nova's own
 keystonecontext builds the request context unchanged.
 """
@@ -36,7 +36,10 @@ class NoAuth(object):
             return webob.exc.HTTPUnauthorized()
         user_id, _sep, project_id = token.partition(':')
         project_id = project_id or user_id
-        roles = 'admin,member,reader' if user_id == 'admin' else 'member'
+        # admin is the operator, nova the service user a real deployment
+        # gives the admin role.
+        roles = ('admin,member,reader' if user_id in ('admin', 'nova')
+                 else 'member')
         req.headers['X_USER_ID'] = user_id
         req.headers['X_USER_NAME'] = user_id
         req.headers['X_PROJECT_ID'] = project_id
