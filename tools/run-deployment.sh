@@ -56,8 +56,15 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     "${pip[@]}" setuptools wheel >&2
     "${pip[@]}" -r "$top/requirements.txt" \
         -r "$top/tools/deployment/deploy-requirements.txt" >&2
-    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
-        --no-build-isolation -e "$top" >&2
+    # Already there in the tests' venv: reinstalling it would pull it
+    # away, for a moment, from the tests running beside this.
+    if [ ! -x "$venv/bin/nova-compute-recover" ] ||
+            ! "$venv/bin/python" -I -c 'import os, sys, nova_recover
+sys.exit(not os.path.realpath(nova_recover.__file__).startswith(
+    os.path.realpath(sys.argv[1]) + os.sep))' "$top" 2>/dev/null; then
+        "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
+            --no-build-isolation -e "$top" >&2
+    fi
     echo "$want" > "$stamp"
 fi
 
