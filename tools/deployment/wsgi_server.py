@@ -43,6 +43,11 @@ class Application(base.BaseApplication):
             'threads': 4,
             'timeout': 300,
             'graceful_timeout': 5,
+            # No keep-alive: gthread closes an idle kept-alive connection
+            # after two seconds, and a client that reuses it at that
+            # moment gets a reset (seen as placement's ConnectFailure and
+            # a NoValidHost under load).
+            'keepalive': 0,
             'proc_name': self.name,
             'accesslog': '-',
             'errorlog': '-',
