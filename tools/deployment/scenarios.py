@@ -47,15 +47,8 @@ class CheckError(Exception):
 
 
 def poll(what, fn, timeout, interval=1.0):
-    """fn() until it returns something true; bounded in time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise CheckError('timed out after %ds: %s' % (timeout, what))
-        time.sleep(interval)
+    """services.wait_for, failing as a check does."""
+    return services.wait_for(what, fn, timeout, interval, error=CheckError)
 
 
 class Cloud(object):

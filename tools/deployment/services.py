@@ -63,15 +63,20 @@ def ini(sections):
     return '\n'.join(out)
 
 
-def wait_for(what, predicate, timeout, interval=0.5):
+def wait_for(what, predicate, timeout, interval=0.5, error=None):
+    """predicate() until it returns something true; bounded in time.
+
+    :param error: the exception class raised on timeout (DeploymentError
+        by default).
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise DeploymentError('timed out after %ds waiting for %s'
-                                  % (timeout, what))
+            raise (error or DeploymentError)(
+                'timed out after %ds waiting for %s' % (timeout, what))
         time.sleep(interval)
 
 
