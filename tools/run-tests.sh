@@ -63,10 +63,11 @@ else
     echo "=== deployment: skipped (needs root and apt-get;" \
          "NOVA_RECOVER_DEPLOYMENT=1 to insist)"
 fi
-# Every prefix of the series is checked on nova's start-up tests only,
-# the full series on the whole of test_compute_mgr; tox -e patches runs
-# the whole file on every prefix.
-step patches env PATCHES_PREFIXES="${PATCHES_PREFIXES-1 7 8 9 16}" PATCHES_PREFIX_TESTS="${PATCHES_PREFIX_TESTS-RecoveryTestCase|init_instance|init_host}" \
+# Three prefixes of the series run nova's start-up tests: the framework
+# alone (1), the queued gate on top of the blueprint's rules (8), and all
+# but the last patch (16); the full series runs nova.tests.unit.compute.
+# tox -e patches checks every prefix, and nova's whole unit suite.
+step patches env PATCHES_PREFIXES="${PATCHES_PREFIXES-1 8 16}" PATCHES_PREFIX_TESTS="${PATCHES_PREFIX_TESTS-RecoveryTestCase|init_instance|init_host}" \
     bash tools/check_patches.sh
 if [ -n "$deploy_pid" ]; then
     wait "$deploy_pid"
@@ -100,6 +101,13 @@ for stream in "$streams"/threading.subunit "$streams"/eventlet.subunit; do
          "${failed} failed, ${skipped} skipped"
 done
 read -r passed failed skipped < <(count "$streams"/*.subunit)
+# CI keeps only the end of what it prints: name every failed test there,
+# with the end of its traceback.
+for stream in "$streams"/threading.subunit "$streams"/eventlet.subunit; do
+    [ -s "$stream" ] || continue
+    python tools/failures.py 25 < "$stream" |
+        sed "s/^FAILED /FAILED ($(basename "$stream" .subunit)) /"
+done
 echo
 if [ ${#failed_steps[@]} -ne 0 ]; then
     echo "failed steps: ${failed_steps[*]}"

@@ -34,6 +34,7 @@ from nova import test
 from nova.tests.functional import integrated_helpers
 
 from nova_recover.tests import fixtures as recover_fixtures
+from nova_recover.tests.functional import base
 
 # name -> (vm_state, task_state, guest power state, the API action and
 # compute method that show an API-set request reached this host).
@@ -82,7 +83,7 @@ def _instance_of(args, kwargs):
     return next(a for a in args if isinstance(a, objects.Instance))
 
 
-class _Base(integrated_helpers.ProviderUsageBaseTestCase):
+class _Base(base.PatientWaits, integrated_helpers.ProviderUsageBaseTestCase):
 
     compute_driver = 'fake.MediumFakeDriver'
 
