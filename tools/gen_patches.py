@@ -288,6 +288,10 @@ FIXTURE_EDITS = [
     ('        sweep = importlib.import_module(\n'
      "            'nova.compute.startup_recovery.sweep' if native() else\n"
      "            'nova_recover.recovery.sweep')\n", ''),
+    ('        read_ahead = importlib.import_module(\n'
+     "            'nova.compute.startup_recovery.read_ahead' if native() "
+     "else\n"
+     "            'nova_recover.recovery.read_ahead')\n", ''),
 ]
 # Top-level names of the fixture module that only the overlay needs.
 FIXTURE_DROPPED = ('Overlay', 'native')
@@ -1513,7 +1517,8 @@ def nova_fixtures():
     text = drop_toplevel(text, FIXTURE_DROPPED, path)
     pre, block, rest = split_imports(text)
     block = insert_imports(
-        block, ['from %s import sweep\n' % MODULE])
+        block, ['from %s import read_ahead\n' % MODULE,
+                'from %s import sweep\n' % MODULE])
     text = drop_unused_imports(''.join(pre + block + rest))
     if OVERLAY_NAME.search(text):
         raise GenError('%s: nova_recover left after the rewrite' % path)

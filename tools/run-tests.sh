@@ -14,7 +14,7 @@ cd "$top"
 failed_steps=()
 step() {
     local name=$1; shift
-    echo "=== $name: $*"
+    echo "=== $name: $* (at ${SECONDS} s)"
     if ! "$@"; then
         failed_steps+=("$name")
         echo "=== $name FAILED"
@@ -112,5 +112,6 @@ echo
 if [ ${#failed_steps[@]} -ne 0 ]; then
     echo "failed steps: ${failed_steps[*]}"
 fi
+echo "run-tests: ${SECONDS} s in all"
 echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 [ ${#failed_steps[@]} -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -45,7 +45,9 @@ request and the deferred sweep (sweep.py).
 Cost, in conductor round trips: none for an instance without a
 task_state or with a state only nova-compute sets; for a candidate, one
 for its actions plus one per action from the newest down to the matching
-one, so two in the common case and at most 1 + MAX_ACTIONS.
+one, so two in the common case and at most 1 + MAX_ACTIONS. At start-up
+those are made beside init_host, all candidates at once, for one more
+round trip per start-up (read_ahead.py).
 """
 
 import collections
@@ -215,11 +217,12 @@ def needs_evidence(instance):
             instance.vm_state != vm_states.BUILDING)
 
 
-def queued(manager, context, instance):
+def queued(manager, context, instance, record=None):
     """Whether the request behind instance.task_state may still be queued.
 
     True only for a task_state saved before a cast to this host, when
-    nothing shows that the request reached this host.
+    nothing shows that the request reached this host. ``record``, if
+    given, is the instance's evidence as read ahead (read_ahead.py).
 
     :raises Unreadable: the conductor could not be asked, or the request
         lies further back than MAX_ACTIONS; the caller must then treat
@@ -228,7 +231,8 @@ def queued(manager, context, instance):
     if not needs_evidence(instance):
         return False
     operation = API_SET[instance.task_state]
-    record = load(context, instance, operation.actions)
+    if record is None:
+        record = load(context, instance, operation.actions)
     remember(manager, record)
     return not reached(record, operation, manager.host)
 

@@ -19,14 +19,17 @@ no sign of having reached this host (evidence.py) is held back from
 recovery and watched by the deferred sweep (sweep.py), which recovers it
 only once the request is older than ``[recover] queued_request_grace``.
 Evidence that cannot be read proves nothing, so it holds the instance
-back too: unknown is never "started". Once an instance is recovered, the
-action events that the dead process left open are finished as Error.
+back too: unknown is never "started". The evidence of every instance
+that needs it is read at once, beside start-up (read_ahead.py). Once an
+instance is recovered, the action events that the dead process left
+open are finished as Error.
 """
 
 from oslo_log import log as logging
 
 from nova_recover.recovery import base
 from nova_recover.recovery import evidence
+from nova_recover.recovery import read_ahead
 from nova_recover.recovery import sweep
 
 LOG = logging.getLogger(__name__)
@@ -38,12 +41,15 @@ def holds(manager, context, instance, task_state, rule, default, recover):
     :param recover: what the sweep calls once the request is taken as
         lost, ``recover(manager, context, instance)``.
     """
+    # At the first instance of a start-up; a dictionary look-up after.
+    read_ahead.start(manager, context)
     if (task_state not in evidence.API_SET or
             not evidence.needs_evidence(instance)):
         return False
     operation = base.operation_of(instance)
     try:
-        queued = evidence.queued(manager, context, instance)
+        queued = evidence.queued(manager, context, instance,
+                                 read_ahead.take(manager, instance))
     except Exception as exc:
         LOG.warning('Could not tell whether the %(op)s request reached this '
                     'host (%(error)s); leaving the instance for it and '

@@ -107,7 +107,7 @@ class ControlsTestCase(base.InitInstanceTestCase):
                                   uuid=uuids.building)
         broken = self._instance(task_states.POWERING_ON, uuid=uuids.broken)
         guests = {uuids.stop: power_state.SHUTDOWN}
-        self.mock_queued.side_effect = lambda mgr, ctxt, inst: (
+        self.mock_queued.side_effect = lambda mgr, ctxt, inst, record: (
             inst is queued)
         self.useFixture(fixtures.MockPatchObject(sweep, 'watch'))
         with test.nested(

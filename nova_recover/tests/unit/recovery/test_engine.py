@@ -249,8 +249,9 @@ class EngineTestCase(base.InitInstanceTestCase):
             mock.patch.object(instance, 'save'),
         ) as (mock_queued, mock_save):
             self.compute._init_instance(self.context, instance)
+        # Nothing read ahead without a database: the gate reads it now.
         mock_queued.assert_called_once_with(self.compute, self.context,
-                                            instance)
+                                            instance, None)
         rule.recover.assert_not_called()
         mock_save.assert_not_called()
         self.mock_plug.assert_not_called()

@@ -15,6 +15,7 @@ import os
 import re
 from unittest import mock
 
+import oslo_messaging as messaging
 from oslo_utils import uuidutils
 
 from nova.compute import api as compute_api
@@ -27,8 +28,10 @@ from nova.db.main import api as db_api
 from nova import exception
 from nova import objects
 from nova import test
+from nova.tests import fixtures as nova_fixtures
 
 from nova_recover.recovery import evidence
+from nova_recover.recovery import read_ahead
 from nova_recover.tests import fixtures as recover_fixtures
 
 HOST = 'host1'
@@ -41,7 +44,7 @@ class FakeManager(object):
     host = HOST
 
 
-class EvidenceTestCase(test.TestCase):
+class EvidenceBase(test.TestCase):
     """The evidence, read as nova-compute reads it: through nova-conductor
 
     from a real (sqlite) nova database, with no database access of its
@@ -96,6 +99,10 @@ class EvidenceTestCase(test.TestCase):
         with self.shape.compute_side():
             return evidence.close_interrupted(self.manager, self.context,
                                               instance, task_state)
+
+
+class EvidenceTestCase(EvidenceBase):
+    """What the evidence proves, and what reading it costs."""
 
     # --- the fixture is nova-compute's shape ---------------------------
 
@@ -418,6 +425,147 @@ class EvidenceTestCase(test.TestCase):
         stop.assert_not_called()
         instance.refresh()
         self.assertEqual(task_states.POWERING_OFF, instance.task_state)
+
+
+class ReadAheadTestCase(EvidenceBase):
+    """Start-up reads every candidate's evidence at once, then takes it.
+
+    Readers run in nova's pool; most tests make the pool synchronous so
+    that what was read ahead is known when the test looks.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.flags(host=HOST)
+
+    def _start(self, synchronous=True):
+        if synchronous:
+            self.useFixture(nova_fixtures.SpawnIsSynchronousFixture())
+        with self.shape.compute_side():
+            read_ahead.start(self.manager, self.context)
+
+    def _take(self, instance):
+        with self.shape.compute_side():
+            return read_ahead.take(self.manager, instance)
+
+    def _candidates(self):
+        reached = self._instance(task_states.PAUSING)
+        self._event(self._request(reached, instance_actions.PAUSE), reached,
+                    'pause_instance')
+        queued = self._instance(task_states.POWERING_OFF)
+        self._request(queued, instance_actions.STOP)
+        return reached, queued
+
+    def test_one_list_then_the_reads_beside_start_up(self):
+        reached, queued = self._candidates()
+        healthy = self._instance(None)
+        building = self._instance(task_states.PAUSING,
+                                  vm_state=vm_states.BUILDING)
+        elsewhere = self._instance(task_states.PAUSING, host='host2')
+        self._start()
+        self.assertEqual(
+            [('InstanceList.get_by_filters', False)] +
+            [('InstanceActionList.get_by_instance_uuid', True),
+             ('InstanceActionEventList.get_by_action', True)] * 2,
+            [(trip.target, trip.ahead) for trip in self.shape.round_trips])
+        del self.shape.round_trips[:]
+        with self.shape.compute_side():
+            self.assertFalse(evidence.queued(
+                self.manager, self.context, reached, self._take(reached)))
+            self.assertTrue(evidence.queued(
+                self.manager, self.context, queued, self._take(queued)))
+        # What they need no evidence for, or is not ours, was not read.
+        for instance in (healthy, building, elsewhere):
+            self.assertIsNone(self._take(instance))
+        self.assertEqual([], self.shape.round_trips)
+
+    def test_once_per_start_up(self):
+        self._candidates()
+        self._start()
+        del self.shape.round_trips[:]
+        self._start()
+        self.assertEqual([], self.shape.round_trips)
+
+    def test_each_record_is_taken_once(self):
+        reached, _queued = self._candidates()
+        self._start()
+        self.assertIsNotNone(self._take(reached))
+        self.assertIsNone(self._take(reached))
+
+    def test_changed_instance_is_read_again(self):
+        reached, _queued = self._candidates()
+        self._start()
+        # A hard reboot over the stuck pause, cast while this host starts.
+        reached.task_state = task_states.REBOOTING_HARD
+        reached.save()
+        self._request(reached, instance_actions.REBOOT)
+        self.assertIsNone(self._take(reached))
+        self.assertTrue(self.queued(reached))
+
+    def test_failed_read_is_read_again(self):
+        reached, queued = self._candidates()
+        load = evidence.load
+
+        def fail_for_reached(context, instance, names):
+            if instance.uuid == reached.uuid:
+                raise evidence.Unreadable('conductor down')
+            return load(context, instance, names)
+
+        with mock.patch.object(evidence, 'load',
+                               side_effect=fail_for_reached):
+            self._start()
+        self.assertIsNone(self._take(reached))
+        self.assertIsNotNone(self._take(queued))
+        self.assertFalse(self.queued(reached))
+
+    def test_list_failure_reads_nothing_ahead(self):
+        reached, _queued = self._candidates()
+        with mock.patch.object(
+                objects.InstanceList, 'get_by_filters',
+                side_effect=messaging.MessagingTimeout('conductor down')):
+            self._start()
+        self.assertIsNone(self._take(reached))
+        # Not asked again in this start-up: each instance reads its own.
+        del self.shape.round_trips[:]
+        self._start()
+        self.assertEqual([], self.shape.round_trips)
+
+    def test_readers_in_nova_pool(self):
+        candidates = []
+        for _ in range(read_ahead.READERS + 2):
+            candidates.extend(self._candidates())
+        self._start(synchronous=False)
+        with self.shape.compute_side():
+            answers = [evidence.queued(self.manager, self.context, instance,
+                                       self._take(instance))
+                       for instance in candidates]
+        self.assertEqual([False, True] * (read_ahead.READERS + 2), answers)
+        # Every read was made by a reader, none by start-up itself.
+        self.assertEqual(
+            {('InstanceList.get_by_filters', False),
+             ('InstanceActionList.get_by_instance_uuid', True),
+             ('InstanceActionEventList.get_by_action', True)},
+            {(trip.target, trip.ahead) for trip in self.shape.round_trips})
+
+    def test_start_up_takes_what_was_read_ahead(self):
+        self.useFixture(recover_fixtures.Overlay())
+        shape = self.useFixture(recover_fixtures.ProductionShape())
+        compute = compute_manager.ComputeManager()
+        reached, queued = self._candidates()
+        with mock.patch.object(compute, 'stop_instance') as stop:
+            for instance in (reached, queued):
+                compute._init_instance(self.context, instance)
+        stop.assert_not_called()
+        # Start-up itself read no evidence: the readers did.
+        self.assertEqual(
+            [], [trip.target for trip in shape.round_trips
+                 if trip.target.startswith('InstanceAction') and
+                 not trip.target.startswith('InstanceActionEvent.event_') and
+                 not trip.ahead])
+        reached.refresh()
+        queued.refresh()
+        self.assertIsNone(reached.task_state)
+        self.assertEqual(task_states.POWERING_OFF, queued.task_state)
 
 
 class TableTestCase(test.NoDBTestCase):
