@@ -246,7 +246,12 @@ class QueuedRequestMixin(object):
                   setup=self._shelved)
 
     def test_resize(self):
-        flavor = self._create_flavor(memory_mb=1024, vcpu=1, disk=1)
+        # A fixed id that sorts after nova's default flavors: without one
+        # the API picks a random UUID, which sorts first one time in
+        # sixteen, and the server is then built with the very flavor it
+        # is asked to resize to (400 "must change flavor").
+        flavor = self._create_flavor(id='resize-target', memory_mb=1024,
+                                     vcpu=1, disk=1)
         self._run('resize', self._action('resize', {'flavorRef': flavor}),
                   self._status_and_event('VERIFY_RESIZE', 'resize',
                                          'finish_resize'))
