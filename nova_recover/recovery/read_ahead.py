@@ -37,6 +37,7 @@ import nova.conf
 from nova import objects
 from nova import thread_pool_factory
 
+from nova_recover.recovery import base
 from nova_recover.recovery import evidence
 
 LOG = logging.getLogger(__name__)
@@ -109,8 +110,9 @@ def take(manager, instance):
     slot = slots.pop(instance.uuid, None)
     if slot is None:
         return None
-    if (slot.task_state, slot.updated_at) != (instance.task_state,
-                                              instance.updated_at):
+    if (slot.task_state, slot.updated_at) != (
+            base.field(instance, 'task_state'),
+            base.field(instance, 'updated_at')):
         return None
     if not slot.done.wait(CONF.rpc_response_timeout):
         return None
