@@ -250,7 +250,9 @@ class Bench(test.TestCase):
             shape.cleanUp()
             sweep.stop(manager)
             nova_recover.uninstall()
-        return (elapsed, compute_s, (waited[0], readers_s), healthy_s, trips,
+        # What the read-ahead cost start-up: its waits, the readers' CPU.
+        read_ahead_cost = (waited[0], readers_s)
+        return (elapsed, compute_s, read_ahead_cost, healthy_s, trips,
                 compute_sql[0])
 
     def _measure(self, size):
@@ -259,7 +261,7 @@ class Bench(test.TestCase):
         best = {}
         best_compute = {}
         best_healthy = {}
-        best_waited = {}
+        best_read_ahead_cost = {}
         trips = {}
         compute_sql = 0
         if size == self.sizes[0]:
@@ -268,12 +270,12 @@ class Bench(test.TestCase):
             self._run(True, size)
         for _round in range(self.repeat):
             for overlay in (False, True):
-                elapsed, compute_s, waited, healthy_s, seen, sql = self._run(
+                elapsed, compute_s, cost, healthy_s, seen, sql = self._run(
                     overlay, size)
                 best[overlay] = min(elapsed, best.get(overlay, elapsed))
                 if compute_s < best_compute.get(overlay, compute_s + 1):
                     best_compute[overlay] = compute_s
-                    best_waited[overlay] = waited
+                    best_read_ahead_cost[overlay] = cost
                 best_healthy[overlay] = min(
                     healthy_s, best_healthy.get(overlay, healthy_s))
                 trips[overlay] = seen
@@ -305,8 +307,8 @@ class Bench(test.TestCase):
             'overlay_trips_ahead': (trips[True]['ahead'] /
                                     max(candidates, 1)),
             'overlay_trips_once': trips[True]['once'],
-            'overlay_waited_s': best_waited[True][0],
-            'overlay_readers_s': best_waited[True][1],
+            'overlay_waited_s': best_read_ahead_cost[True][0],
+            'overlay_readers_s': best_read_ahead_cost[True][1],
             'compute_sql': compute_sql,
         }
 
