@@ -17,30 +17,32 @@ Runs what ComputeManager.init_host does for the instances of one host
 instances, one in --every of them in a transitional state (half of
 those with evidence that their request reached the host, half looking
 queued), first with stock nova and then with the overlay, on the same
-data.
+data (host_data.py).
 
 It runs in production's shape (tests.fixtures.ProductionShape): no
 database on the compute side, and every remotable call a round trip to
 a real ConductorManager. The report counts those round trips per
 healthy instance and per candidate, and the SQL statements that
-compute-side code issues (none: it has no database). Two ratios:
+compute-side code issues (none: it has no database).
 
-* in-process: the whole run's wall time, the conductor's work included;
-* at a stated latency per round trip (--latency-ms, 1 ms by default, a
-  conductor on the same rack under light load): nova-compute's own CPU
-  time (the conductor's side of each call taken out: a real nova-compute
-  waits for it in another process) plus that latency for each round trip
-  that start-up makes itself. This is what a production nova-compute
-  pays.
+By default (--conductor process) the conductor runs in a process of its
+own, with the database (conductor_process.py), and each round trip
+first waits --latency-ms (1 ms by default, a conductor on the same rack
+under light load), as a network does. The times are then wall times,
+as production pays them: nova-compute's own CPU, its waits for the
+conductor, and the read-ahead's threads (read_ahead.py) taking turns
+with start-up for the interpreter. The conductor's own CPU time for
+each start-up is reported beside them: the work that the overlay adds
+to nova-conductor. It is one process, so calls from nova-compute's
+threads also wait for each other there, as they would for a conductor
+with a single worker.
 
-The overlay reads the candidates' evidence ahead, in nova's pool
-(read_ahead.py). Those round trips sleep the latency for real, beside
-start-up, and are reported apart, not added. What they cost start-up is
-counted in full: the readers' own CPU time (conductor taken out) as if
-start-up spent it, and every moment start-up waited for a record. Both
-are more than production pays: the readers' CPU mostly fits in
-start-up's waits for its own round trips, and here the readers also
-wait for an in-process conductor that shares the interpreter.
+With --conductor in-process, the conductor shares the interpreter, so
+the time is modelled instead: nova-compute's own CPU time (the
+conductor's side of each call taken out), plus the latency for each
+round trip that start-up makes itself, plus all of the read-ahead's CPU
+time and start-up's waits for it, as if none of it overlapped. That is
+an upper bound; the in-process wall times are reported beside it.
 
     python benchmarks/bench_init_host.py --sizes 100,1000,5000
 
@@ -63,35 +65,24 @@ import nova_recover.tests  # noqa: E402,F401  (eventlet, objects, paste)
 
 import sqlalchemy as sa  # noqa: E402
 
-from nova.compute import instance_actions  # noqa: E402
 from nova.compute import manager as compute_manager  # noqa: E402
 from nova.compute import power_state  # noqa: E402
-from nova.compute import task_states  # noqa: E402
-from nova.compute import vm_states  # noqa: E402
 from nova import context as nova_context  # noqa: E402
 from nova.db.main import api as db_api  # noqa: E402
-from nova.network import model as network_model  # noqa: E402
 from nova import objects  # noqa: E402
 from nova import test  # noqa: E402
 from nova.virt import fake  # noqa: E402
 
+import conductor_process  # noqa: E402  (beside this file)
+import host_data  # noqa: E402
 import nova_recover  # noqa: E402
 from nova_recover.recovery import read_ahead  # noqa: E402
 from nova_recover.recovery import sweep  # noqa: E402
 from nova_recover.tests import fixtures as recover_fixtures  # noqa: E402
 
-HOST = 'host1'
+HOST = host_data.HOST
 EXPECTED_ATTRS = ['info_cache', 'metadata', 'system_metadata',
                   'numa_topology', 'flavor']
-# Candidates: API-set states whose stock and overlay recovery stays on
-# this host and leaves the guest as it is.
-CANDIDATES = [
-    (task_states.IMAGE_SNAPSHOT_PENDING, instance_actions.CREATE_IMAGE,
-     'snapshot_instance'),
-    (task_states.PAUSING, instance_actions.PAUSE, 'pause_instance'),
-    (task_states.SUSPENDING, instance_actions.SUSPEND, 'suspend_instance'),
-    (task_states.RESIZE_PREP, instance_actions.RESIZE, 'prep_resize'),
-]
 
 
 def _kind_of(trip, kind):
@@ -105,12 +96,13 @@ def _kind_of(trip, kind):
 
 
 class Bench(test.TestCase):
-    """A TestCase only for its fixtures: database, conf, fake driver."""
+    """A TestCase only for its fixtures: conf, fake driver, database."""
 
     sizes = (100,)
     repeat = 5
     every = 10
     latency_s = 0.001
+    conductor = 'process'
     results = []
 
     def runTest(self):
@@ -118,72 +110,54 @@ class Bench(test.TestCase):
         self.flags(host=HOST)
         self.flags(compute_driver='fake.SmallFakeDriver')
         self.context = nova_context.get_admin_context()
-        flavor = objects.Flavor.get_by_name(self.context, 'm1.small')
-        self.flavor = flavor
-        created = 0
-        self.candidates = {}
+        self.remote = self.data = None
+        if self.conductor == 'process':
+            self.remote = conductor_process.Conductor(self.every)
+            self.addCleanup(self.remote.stop)
+        else:
+            self.data = host_data.HostData(self.every)
         for size in self.sizes:
-            created = self._populate(created, size)
+            if self.remote:
+                self.candidates = int(self.remote.request('populate',
+                                                          str(size)))
+            else:
+                self.candidates = self.data.populate(size)
             self.results.append(self._measure(size))
 
-    # --- data --------------------------------------------------------
-
-    def _populate(self, created, size):
-        for n in range(created, size):
-            task_state = action = method = None
-            every = self.every
-            if n % every == every // 2:
-                task_state, action, method = CANDIDATES[
-                    (n // every) % len(CANDIDATES)]
-            instance = objects.Instance(
-                self.context, host=HOST, project_id='p',
-                user_id='u', vm_state=vm_states.ACTIVE,
-                power_state=power_state.RUNNING, task_state=task_state,
-                flavor=self.flavor, instance_type_id=self.flavor.id,
-                memory_mb=self.flavor.memory_mb, vcpus=self.flavor.vcpus,
-                root_gb=self.flavor.root_gb, system_metadata={},
-                metadata={}, info_cache=objects.InstanceInfoCache(
-                    network_info=network_model.NetworkInfo()))
-            instance.create()
-            if task_state is not None:
-                ctxt = nova_context.RequestContext('u', 'p', is_admin=True)
-                objects.InstanceAction.action_start(
-                    ctxt, instance.uuid, action, want_result=False)
-                # Every kind both ways: half reached the host, half not.
-                evidence = (n // (every * len(CANDIDATES))) % 2 == 0
-                if evidence:
-                    objects.InstanceActionEvent.event_start(
-                        ctxt, instance.uuid, 'compute_' + method,
-                        want_result=False, host=HOST)
-                self.candidates[instance.uuid] = task_state
-        return size
-
-    def _restore_states(self):
-        """Put every candidate back in its transitional state."""
-        for uuid, task_state in self.candidates.items():
-            db_api.instance_update(self.context, uuid, {
-                'task_state': task_state, 'vm_state': vm_states.ACTIVE,
-                'power_state': power_state.RUNNING})
-
     # --- measure -----------------------------------------------------
+
+    def _shape(self):
+        if self.remote:
+            shape = recover_fixtures.ProductionShape(
+                conductor_process.RemoteIndirection(self.remote,
+                                                    self.latency_s))
+            shape.setUp()
+        else:
+            shape = recover_fixtures.ProductionShape()
+            shape.setUp()
+            # The readers' round trips wait for real, beside start-up.
+            shape.indirection.ahead_latency_s = self.latency_s
+        return shape
 
     def _run(self, overlay, size):
         if overlay:
             nova_recover.install()
         else:
             nova_recover.uninstall()
-        self._restore_states()
+        if self.remote:
+            self.remote.request('restore')
+        else:
+            self.data.restore()
         manager = compute_manager.ComputeManager()
-        for instance in objects.InstanceList.get_by_host(self.context, HOST):
-            manager.driver.instances[instance.uuid] = fake.FakeInstance(
-                instance.name, power_state.RUNNING, instance.uuid)
         trips = {'list': 0, 'healthy': 0, 'candidate': 0, 'once': 0,
                  'ahead': 0}
         compute_sql = [0]
         engine = db_api.get_engine()
 
         def count(conn, cursor, statement, *args):
-            if recover_fixtures.on_compute_side():
+            # With the conductor in its own process, this one has no
+            # business with SQL at all.
+            if self.remote or recover_fixtures.on_compute_side():
                 compute_sql[0] += 1
 
         healthy_s = 0.0
@@ -197,15 +171,24 @@ class Bench(test.TestCase):
             finally:
                 waited[0] += time.perf_counter() - started
 
-        read_ahead.take = timed_take
-        shape = recover_fixtures.ProductionShape()
-        shape.setUp()
-        shape.indirection.ahead_latency_s = self.latency_s
-        sa.event.listen(engine, 'before_cursor_execute', count)
-        gc.collect()
-        gc.disable()
+        shape = self._shape()
         try:
             indirection = shape.indirection
+            with shape.compute_side():
+                listed = objects.InstanceList.get_by_host(
+                    self.context, HOST, expected_attrs=[])
+            for instance in listed:
+                manager.driver.instances[instance.uuid] = fake.FakeInstance(
+                    instance.name, power_state.RUNNING, instance.uuid)
+            # Measured from here: what the fake driver needed is no
+            # start-up's.
+            del shape.round_trips[:]
+            indirection.conductor_s = indirection.conductor_ahead_s = 0.0
+            read_ahead.take = timed_take
+            sa.event.listen(engine, 'before_cursor_execute', count)
+            gc.collect()
+            gc.disable()
+            conductor_start = self.remote.cpu_s() if self.remote else 0.0
             start = time.perf_counter()
             cpu_start = time.thread_time()
             # What init_host reads before the loop, through the conductor
@@ -219,8 +202,7 @@ class Bench(test.TestCase):
             for instance in instances:
                 kind = 'candidate' if instance.task_state else 'healthy'
                 before = len(shape.round_trips)
-                # start-up's own CPU: the readers take turns with it for
-                # the interpreter, which a real one would not notice.
+                # Start-up's own CPU; the readers' is theirs.
                 one = time.thread_time()
                 manager._init_instance(self.context, instance)
                 spent = time.thread_time() - one
@@ -236,13 +218,21 @@ class Bench(test.TestCase):
             healthy_s /= max(healthy_timed, 1)
             elapsed = time.perf_counter() - start
             main_cpu_s = time.thread_time() - cpu_start
-            # Start-up's own CPU, the readers' beside it, and its waits.
+            conductor_cpu_s = (self.remote.cpu_s() - conductor_start
+                               if self.remote else 0.0)
             readers_s = (indirection.ahead_cpu_s -
                          indirection.conductor_ahead_s)
-            compute_s = (
-                main_cpu_s -
-                (indirection.conductor_s - indirection.conductor_ahead_s) +
-                readers_s + waited[0])
+            if self.remote:
+                production_s = elapsed
+            else:
+                # Start-up's own CPU, the readers' as if start-up spent it,
+                # its waits for them, and the latency of its own trips.
+                own_trips = sum(n for made_for, n in trips.items()
+                                if made_for != 'ahead')
+                conductor_s = (indirection.conductor_s -
+                               indirection.conductor_ahead_s)
+                production_s = (main_cpu_s - conductor_s + readers_s +
+                                waited[0] + self.latency_s * own_trips)
         finally:
             read_ahead.take = take
             gc.enable()
@@ -250,19 +240,18 @@ class Bench(test.TestCase):
             shape.cleanUp()
             sweep.stop(manager)
             nova_recover.uninstall()
-        # What the read-ahead cost start-up: its waits, the readers' CPU.
-        read_ahead_cost = (waited[0], readers_s)
-        return (elapsed, compute_s, read_ahead_cost, healthy_s, trips,
-                compute_sql[0])
+        return {'elapsed_s': elapsed, 'production_s': production_s,
+                'waited_s': waited[0], 'readers_s': readers_s,
+                'healthy_s': healthy_s, 'trips': trips,
+                'conductor_cpu_s': conductor_cpu_s,
+                'compute_sql': compute_sql[0]}
 
     def _measure(self, size):
-        candidates = len(self.candidates)
+        candidates = self.candidates
         healthy = size - candidates
         best = {}
-        best_compute = {}
+        best_elapsed = {}
         best_healthy = {}
-        best_read_ahead_cost = {}
-        trips = {}
         compute_sql = 0
         if size == self.sizes[0]:
             # One run each to warm caches and imports, not measured.
@@ -270,46 +259,38 @@ class Bench(test.TestCase):
             self._run(True, size)
         for _round in range(self.repeat):
             for overlay in (False, True):
-                elapsed, compute_s, cost, healthy_s, seen, sql = self._run(
-                    overlay, size)
-                best[overlay] = min(elapsed, best.get(overlay, elapsed))
-                if compute_s < best_compute.get(overlay, compute_s + 1):
-                    best_compute[overlay] = compute_s
-                    best_read_ahead_cost[overlay] = cost
+                run = self._run(overlay, size)
+                if (overlay not in best or
+                        run['production_s'] < best[overlay]['production_s']):
+                    best[overlay] = run
+                best_elapsed[overlay] = min(
+                    run['elapsed_s'], best_elapsed.get(overlay, 1e9))
                 best_healthy[overlay] = min(
-                    healthy_s, best_healthy.get(overlay, healthy_s))
-                trips[overlay] = seen
-                compute_sql += sql
-
-        def in_production(overlay):
-            # nova-compute's own time, plus waiting for each round trip it
-            # makes itself; the conductor's work happens in another
-            # process. The readers' CPU and start-up's waits for them are
-            # in its time already.
-            total = sum(n for kind, n in trips[overlay].items()
-                        if kind != 'ahead')
-            return best_compute[overlay] + total * self.latency_s
-
+                    run['healthy_s'], best_healthy.get(overlay, 1e9))
+                compute_sql += run['compute_sql']
+        stock, ours = best[False], best[True]
         return {
             'size': size, 'healthy': healthy, 'candidates': candidates,
-            'stock_s': best[False], 'overlay_s': best[True],
-            'ratio': best[True] / best[False],
-            'stock_prod_s': in_production(False),
-            'overlay_prod_s': in_production(True),
-            'latency_ratio': in_production(True) / in_production(False),
+            'stock_s': best_elapsed[False], 'overlay_s': best_elapsed[True],
+            'ratio': best_elapsed[True] / best_elapsed[False],
+            'stock_prod_s': stock['production_s'],
+            'overlay_prod_s': ours['production_s'],
+            'latency_ratio': ours['production_s'] / stock['production_s'],
             'extra_us': (best_healthy[True] - best_healthy[False]) * 1e6,
-            'stock_trips_healthy': trips[False]['healthy'] / healthy,
-            'overlay_trips_healthy': trips[True]['healthy'] / healthy,
-            'stock_trips_candidate': (trips[False]['candidate'] /
+            'stock_trips_healthy': stock['trips']['healthy'] / healthy,
+            'overlay_trips_healthy': ours['trips']['healthy'] / healthy,
+            'stock_trips_candidate': (stock['trips']['candidate'] /
                                       max(candidates, 1)),
-            'overlay_trips_candidate': (trips[True]['candidate'] /
+            'overlay_trips_candidate': (ours['trips']['candidate'] /
                                         max(candidates, 1)),
-            'overlay_trips_ahead': (trips[True]['ahead'] /
+            'overlay_trips_ahead': (ours['trips']['ahead'] /
                                     max(candidates, 1)),
-            'overlay_trips_once': trips[True]['once'],
-            'overlay_waited_s': best_read_ahead_cost[True][0],
-            'overlay_readers_s': best_read_ahead_cost[True][1],
+            'overlay_trips_once': ours['trips']['once'],
+            'overlay_waited_s': ours['waited_s'],
+            'overlay_readers_s': ours['readers_s'],
             'compute_sql': compute_sql,
+            'stock_conductor_s': stock['conductor_cpu_s'],
+            'overlay_conductor_s': ours['conductor_cpu_s'],
         }
 
 
@@ -322,13 +303,18 @@ def main(argv=None):
     parser.add_argument('--every', type=int, default=10,
                         help='one instance in this many is a candidate')
     parser.add_argument('--latency-ms', type=float, default=1.0,
-                        help='conductor round-trip latency added to the '
-                             'measured time for the second ratio')
+                        help='network latency of a conductor round trip')
+    parser.add_argument('--conductor', choices=('process', 'in-process'),
+                        default='process',
+                        help='where nova-conductor runs: in a process of '
+                             'its own (wall times), or in this one '
+                             '(modelled times)')
     args = parser.parse_args(argv)
     Bench.latency_s = args.latency_ms / 1000.0
     Bench.sizes = tuple(sorted(int(s) for s in args.sizes.split(',')))
     Bench.repeat = args.repeat
     Bench.every = max(args.every, 1)
+    Bench.conductor = args.conductor
     import unittest
     outcome = unittest.TextTestRunner(stream=open(os.devnull, 'w')).run(
         Bench())
@@ -336,21 +322,31 @@ def main(argv=None):
         print(trace, file=sys.stderr)
         return 1
     latency = '%g ms/trip' % (Bench.latency_s * 1000)
-    header = ('instances', 'candidates', 'in-process stock s',
-              'in-process overlay s', 'in-process ratio',
-              'stock s at ' + latency, 'overlay s at ' + latency,
-              'ratio at ' + latency,
-              'extra us/healthy', 'trips/healthy stock',
-              'trips/healthy overlay', 'trips/candidate stock',
-              'trips/candidate overlay', 'read-ahead trips/candidate',
-              'trips/start-up overlay', 'waited for read-ahead s',
-              'read-ahead CPU s', 'compute-side SQL')
+    in_process = args.conductor == 'in-process'
+    print('conductor: %s; %s; best of %d' % (
+        'in this process, times modelled' if in_process else
+        'a process of its own, wall times', latency, Bench.repeat))
+    header = ['instances', 'candidates']
+    if in_process:
+        header += ['in-process stock s', 'in-process overlay s',
+                   'in-process ratio']
+    header += ['stock s at ' + latency, 'overlay s at ' + latency,
+               'ratio at ' + latency,
+               'extra us/healthy', 'trips/healthy stock',
+               'trips/healthy overlay', 'trips/candidate stock',
+               'trips/candidate overlay', 'read-ahead trips/candidate',
+               'trips/start-up overlay', 'waited for read-ahead s',
+               'read-ahead CPU s', 'compute-side SQL']
+    if not in_process:
+        header += ['conductor CPU s stock', 'conductor CPU s overlay']
     print(' | '.join(header))
     for r in Bench.results:
-        print(' | '.join([
-            '%d' % r['size'], '%d' % r['candidates'],
-            '%.3f' % r['stock_s'], '%.3f' % r['overlay_s'],
-            '%.3f' % r['ratio'], '%.3f' % r['stock_prod_s'],
+        row = ['%d' % r['size'], '%d' % r['candidates']]
+        if in_process:
+            row += ['%.3f' % r['stock_s'], '%.3f' % r['overlay_s'],
+                    '%.3f' % r['ratio']]
+        row += [
+            '%.3f' % r['stock_prod_s'],
             '%.3f' % r['overlay_prod_s'], '%.3f' % r['latency_ratio'],
             '%.1f' % r['extra_us'],
             '%.2f' % r['stock_trips_healthy'],
@@ -361,7 +357,11 @@ def main(argv=None):
             '%d' % r['overlay_trips_once'],
             '%.3f' % r['overlay_waited_s'],
             '%.3f' % r['overlay_readers_s'],
-            '%d' % r['compute_sql']]))
+            '%d' % r['compute_sql']]
+        if not in_process:
+            row += ['%.2f' % r['stock_conductor_s'],
+                    '%.2f' % r['overlay_conductor_s']]
+        print(' | '.join(row))
     return 0
 
 
