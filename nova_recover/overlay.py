@@ -98,9 +98,12 @@ def _wrap_init_host(original):
     def init_host(self, service_ref):
         engine.check_options()
         try:
-            return original(self, service_ref)
+            result = original(self, service_ref)
         finally:
             engine.summarize(self)
+        # After nova's init_host, as nova's own failure would have left it.
+        engine.raise_start_up_failure(self)
+        return result
 
     setattr(init_host, _MARK, init_host)
     return init_host

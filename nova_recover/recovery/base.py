@@ -45,6 +45,9 @@ RECOVERED = 'recovered'
 ERRORED = 'errored'
 FAILED = 'failed'
 LOST_RACE = 'lost-race'
+# The request never reached this host: the instance is as it was before
+# it, and only the request's action tells that it was lost.
+LOST = 'lost'
 
 # The operation a task_state belongs to, as an operator would name it in
 # an instance fault.

@@ -34,6 +34,7 @@ import functools
 
 from oslo_log import log as logging
 
+from nova.compute import power_state
 from nova.compute import vm_states
 from nova import exception
 
@@ -56,6 +57,10 @@ from nova_recover.rules import snapshot_pending
 from nova_recover.rules import soft_delete
 
 LOG = logging.getLogger(__name__)
+
+# Where the failures of nova's own start-up step wait for the end of
+# init_host (raise_start_up_failure).
+_FAILURES = '_nova_recover_nova_failures'
 
 # Asked, in order, before any rule: a gate may hold an instance back from
 # recovery (``holds``, asked of every instance with the task_state read
@@ -132,7 +137,7 @@ def init_instance(manager, context, instance, default):
     """
     if instance.host != manager.host:
         # Nova's own guard logs and skips instances owned elsewhere.
-        _run_default(default, context, instance)
+        _run_default(manager, default, context, instance)
         return
     # Read once: start-up runs this for every instance on the host, and
     # checking that a field is loaded costs more than the rest of a
@@ -141,14 +146,14 @@ def init_instance(manager, context, instance, default):
     rule = _rule_for(instance, task_state, base.field(instance, 'vm_state'))
     recover = functools.partial(recover_lost, default=default)
     # What a gate runs to hand an instance to nova: never raises either.
-    nova_path = functools.partial(_run_default, default)
+    nova_path = functools.partial(_run_default, manager, default)
     for gate in GATES:
         if gate.holds(manager, context, instance, task_state, rule,
                       nova_path, recover):
             return
     if rule is None and task_state is None:
         # Nothing to recover and nothing to report: nova's own path.
-        _nova_start_up(default, context, instance, task_state)
+        _nova_start_up(manager, default, context, instance)
         return
     outcome = _recover(manager, context, instance, default, task_state,
                        rule)
@@ -156,25 +161,50 @@ def init_instance(manager, context, instance, default):
 
 
 def recover_lost(manager, context, instance, default):
-    """Recover an instance as if its request had died here.
+    """Leave an instance as it was before a request that never came.
 
     A gate calls it for an instance it held back (the sweep, once a
-    request taken as queued turns out lost).
+    request taken as queued turns out lost). The request never ran here,
+    so no rule applies: a rule undoes or finishes what a dead process
+    did, and here nothing was done. The task is cleared, the vm_state is
+    the one the guest shows, nothing is destroyed, and nova's own
+    start-up path, which start-up skipped for the held instance, runs
+    now. The gates hear of it as LOST, so the request's action can say
+    that it was lost.
     """
     task_state = base.field(instance, 'task_state')
-    rule = rule_for(instance)
-    if rule is None:
-        # Nova's own start-up code saves these without a compare-and-swap,
-        # which could overwrite a request that arrives meanwhile. The
-        # request never touched the guest, so clearing the task is all
-        # there is to do.
-        outcome = (base.RECOVERED if base.settle(instance, task_state,
-                                                 task_state=None)
-                   else base.LOST_RACE)
+    current = manager._get_power_state(instance)
+    vm_state = _vm_state_before(instance, current)
+    LOG.warning('The %(op)s request never reached this host; clearing '
+                'task_state %(task_state)s and leaving the instance '
+                '%(vm_state)s', {'op': base.operation_of(instance),
+                                 'task_state': task_state,
+                                 'vm_state': vm_state}, instance=instance)
+    if base.settle(instance, task_state, task_state=None, vm_state=vm_state,
+                   power_state=current):
+        _nova_start_up(manager, default, context, instance)
+        outcome = base.LOST
     else:
-        outcome = _recover(manager, context, instance, default, task_state,
-                           rule)
-    _recovered(manager, context, instance, rule, task_state, outcome)
+        outcome = base.LOST_RACE
+    _recovered(manager, context, instance, None, task_state, outcome)
+
+
+# The vm_states that only say how the guest runs; the others (RESIZED,
+# SHELVED, RESCUED, SOFT_DELETED, ERROR...) say more than a power state
+# can, and a lost request leaves them as they are.
+_POWER_VM_STATES = frozenset([vm_states.ACTIVE, vm_states.STOPPED,
+                              vm_states.PAUSED, vm_states.SUSPENDED])
+
+
+def _vm_state_before(instance, current):
+    """The vm_state to leave a server in whose request never came."""
+    vm_state = instance.vm_state
+    if vm_state not in _POWER_VM_STATES:
+        return vm_state
+    if vm_state == vm_states.SUSPENDED and current == power_state.SHUTDOWN:
+        # libvirt shows a managed-saved (suspended) guest as shut off.
+        return vm_state
+    return base.VM_STATE_OF_GUEST.get(current, vm_state)
 
 
 def _recovered(manager, context, instance, rule, task_state, outcome):
@@ -189,7 +219,10 @@ def check_options():
 
 
 def summarize(manager):
-    """Log what start-up recovery did, at the end of init_host."""
+    """Log what start-up recovery did, at the end of init_host.
+
+    The caller then calls raise_start_up_failure.
+    """
     controls.summarize(manager)
 
 
@@ -218,7 +251,7 @@ def _recover(manager, context, instance, default, task_state, rule):
             return _fail(context, instance, task_state, exc)
         if outcome != base.CONTINUE:
             return _settled(instance)
-    return _run_default(default, context, instance)
+    return _run_default(manager, default, context, instance)
 
 
 def _settled(instance):
@@ -227,26 +260,50 @@ def _settled(instance):
     return base.RECOVERED
 
 
-def _run_default(default, context, instance):
-    failed = _nova_start_up(default, context, instance,
-                            base.field(instance, 'task_state'))
-    return failed or _settled(instance)
+def _run_default(manager, default, context, instance):
+    _nova_start_up(manager, default, context, instance)
+    return _settled(instance)
 
 
-def _nova_start_up(default, context, instance, task_state):
-    """Nova's own start-up of one instance; a failure ends in ERROR.
+def _nova_start_up(manager, default, context, instance):
+    """Nova's own start-up of one instance; its failure is the host's.
 
-    Nova lets the exception out of init_host, so one instance would keep
-    nova-compute from starting and every other instance from recovering.
-    Returns the outcome of a failure, or None.
+    What fails here is nova's own step (plug the VIFs, resume the
+    guest...), not an operation that the restart interrupted, and it
+    mostly fails for the whole host at once (Open vSwitch not up yet).
+    Putting the instance in ERROR would punish a healthy server for the
+    host, so it is left as it is. Letting the exception out would stop
+    the recovery of every other instance, so it is kept, and
+    raise_start_up_failure lets it out of init_host once start-up has
+    seen every instance: nova-compute then fails to start, as without
+    recovery, and starts once the host is ready.
     """
     try:
         default(context, instance)
     except Exception as exc:
-        LOG.exception('nova-compute start-up processing failed',
+        LOG.exception("nova-compute's own start-up step failed; leaving the "
+                      'instance as it is, and nova-compute will not start',
                       instance=instance)
-        return _fail(context, instance, task_state, exc)
-    return None
+        failures = getattr(manager, _FAILURES, None)
+        if failures is None:
+            failures = []
+            setattr(manager, _FAILURES, failures)
+        failures.append(exc)
+
+
+def raise_start_up_failure(manager):
+    """Fail start-up, as nova does, if nova's own step failed.
+
+    Called at the end of init_host. Raises the first failure; a second
+    call has nothing left to raise.
+    """
+    failures = getattr(manager, _FAILURES, None)
+    setattr(manager, _FAILURES, None)
+    if failures:
+        LOG.error("nova-compute's own start-up step failed for %d "
+                  'instance(s), which were left as they were; failing '
+                  'start-up with the first failure', len(failures))
+        raise failures[0]
 
 
 def _fail(context, instance, task_state, exc):

@@ -169,6 +169,11 @@ REACHED = {
 
 PREFIX = 'compute_'
 INTERRUPTED = 'Interrupted by a nova-compute restart'
+# The event that tells the owner a request was lost. Not the name of any
+# manager method, so it never passes for proof that a request arrived.
+LOST_EVENT = 'compute_request_lost'
+LOST = ('The request never reached nova-compute on this host and was '
+        'dropped; the server is as it was before it')
 # Actions read at most, newest first, to find the request's own: past
 # that the evidence is taken as unreadable, and so as possibly queued.
 MAX_ACTIONS = 5
@@ -362,3 +367,35 @@ def close_interrupted(manager, context, instance, task_state):
         LOG.info('Marked %d instance action event(s) as interrupted by the '
                  'nova-compute restart', closed, instance=instance)
     return closed
+
+
+def note_lost(manager, context, instance, task_state):
+    """Close the lost request's action with an Error event that says so.
+
+    The server is left as it was before the request, so this event is
+    the only place where its owner reads that the request was dropped
+    (``openstack server event list``). The action is the one the sweep
+    read (or the newest action of the operation); without one the API
+    died before it recorded the request, and there is nothing to note.
+    Returns whether an event was written.
+    """
+    operation = API_SET.get(task_state)
+    if operation is None:
+        return False
+    record = getattr(manager, _CACHE, {}).get(instance.uuid)
+    if record is None:
+        record = load(context, instance, ())
+    action = record.latest(operation.actions)
+    if action is None:
+        return False
+    request = context.elevated()
+    request.request_id = action.request_id
+    objects.InstanceActionEvent.event_start(
+        request, instance.uuid, LOST_EVENT, want_result=False,
+        host=manager.host)
+    objects.InstanceActionEvent.event_finish_with_failure(
+        request, instance.uuid, LOST_EVENT, exc_val=LOST, exc_tb=LOST,
+        want_result=False)
+    LOG.warning('Recorded on the %(action)s action that its request was '
+                'lost', {'action': action.action}, instance=instance)
+    return True

@@ -67,14 +67,21 @@ def holds(manager, context, instance, task_state, rule, default, recover):
 
 
 def recovered(manager, context, instance, rule, task_state, outcome):
-    """Let the action events tell that the restart interrupted them.
+    """Let the action events tell what the restart did to the request.
 
-    A failure here never undoes or blocks the recovery itself.
+    A request that died here has its open events finished as interrupted;
+    one that never arrived gets an Error event that says it was lost, the
+    only trace it leaves. A failure here never undoes or blocks the
+    recovery itself.
     """
     if task_state is None:
         return
     try:
-        evidence.close_interrupted(manager, context, instance, task_state)
+        if outcome == base.LOST:
+            evidence.note_lost(manager, context, instance, task_state)
+        else:
+            evidence.close_interrupted(manager, context, instance,
+                                       task_state)
     except Exception:
-        LOG.exception('Could not mark the interrupted action events',
-                      instance=instance)
+        LOG.exception('Could not record on the instance action what the '
+                      'restart did to the request', instance=instance)

@@ -57,6 +57,8 @@ class InitInstanceTestCase(test.NoDBTestCase):
             evidence, 'queued', return_value=False)).mock
         self.useFixture(fixtures.MockPatchObject(
             evidence, 'close_interrupted', return_value=0))
+        self.mock_note_lost = self.useFixture(fixtures.MockPatchObject(
+            evidence, 'note_lost', return_value=True)).mock
         self.mock_plug = self.useFixture(fixtures.MockPatchObject(
             self.compute.driver, 'plug_vifs')).mock
         # A re-run records an instance action of its own.

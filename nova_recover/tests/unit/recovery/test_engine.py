@@ -22,6 +22,7 @@ from nova import exception
 from nova.objects import fields
 from nova import test
 from nova.virt import hardware
+from oslo_utils.fixture import uuidsentinel as uuids
 
 from nova_recover.recovery import base as recover_base
 from nova_recover.recovery import engine
@@ -184,27 +185,54 @@ class EngineTestCase(base.InitInstanceTestCase):
         self.assertFault(instance, 'reboot interrupted by nova-compute '
                                    'restart: boom')
 
-    def test_nova_path_raising_sets_error(self):
-        self.mock_plug.side_effect = test.TestingException('vif broke')
-        instance = self._instance(None)
-        with mock.patch.object(instance, 'save') as mock_save:
-            self.compute._init_instance(self.context, instance)
-        mock_save.assert_called_once_with(expected_task_state=[None])
-        self.assertEqual(vm_states.ERROR, instance.vm_state)
-        self.assertFault(instance, 'start-up interrupted by nova-compute '
-                                   'restart: vif broke')
+    def test_nova_path_raising_leaves_healthy_instance(self):
+        """A healthy server is never put in ERROR because the host is not
 
-    def test_nova_path_raising_after_continue_sets_error(self):
+        ready: before, a failure of nova's own step (plug_vifs while Open
+        vSwitch is not up) put every server of the host in ERROR with a
+        false "start-up interrupted" fault. Now the server is left as it
+        is, and start-up fails at the end of init_host, as stock's does.
+        """
+        self.mock_plug.side_effect = test.TestingException('vif broke')
+        first, second = (self._instance(None, uuid=uuid)
+                         for uuid in (uuids.first, uuids.second))
+        with test.nested(
+            mock.patch.object(first, 'save'),
+            mock.patch.object(second, 'save'),
+        ) as (save_first, save_second):
+            self.compute._init_instance(self.context, first)
+            self.compute._init_instance(self.context, second)
+        save_first.assert_not_called()
+        save_second.assert_not_called()
+        self.assertEqual(2, self.mock_plug.call_count)
+        for instance in (first, second):
+            self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+            self.assertIsNone(instance.task_state)
+        self.mock_fault.assert_not_called()
+        raised = self.assertRaises(test.TestingException,
+                                   engine.raise_start_up_failure,
+                                   self.compute)
+        self.assertEqual('vif broke', str(raised))
+        # Raised once: the next start-up starts with nothing to raise.
+        engine.raise_start_up_failure(self.compute)
+
+    def test_nova_path_raising_after_continue_keeps_the_recovery(self):
+        """The rule's recovery stands when nova's step then fails."""
         self.mock_plug.side_effect = test.TestingException('vif broke')
         instance = self._instance(task_states.IMAGE_UPLOADING)
         with mock.patch.object(instance, 'save') as mock_save:
             self.compute._init_instance(self.context, instance)
-        self.assertEqual(
-            [mock.call(expected_task_state=task_states.IMAGE_UPLOADING),
-             mock.call(expected_task_state=[None])],
-            mock_save.call_args_list)
-        self.assertEqual(vm_states.ERROR, instance.vm_state)
-        self.assertFault(instance, 'vif broke')
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.IMAGE_UPLOADING)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.mock_fault.assert_not_called()
+        self.assertRaises(test.TestingException,
+                          engine.raise_start_up_failure, self.compute)
+
+    def test_nothing_failed_raises_nothing(self):
+        self.compute._init_instance(self.context, self._instance(None))
+        engine.raise_start_up_failure(self.compute)
 
     @ddt.data(test.TestingException('db down'),
               exception.UnexpectedTaskStateError(
@@ -307,10 +335,78 @@ class EngineTestCase(base.InitInstanceTestCase):
                                                 mock.ANY)
         # What the sweep calls once the request is taken as lost.
         recover = self.mock_watch.call_args[0][2]
-        with mock.patch.object(instance, 'save') as mock_save:
-            recover(self.compute, self.context, instance)
-        # The guest runs: the rule records the start as done.
-        mock_save.assert_called_once_with(
-            expected_task_state=task_states.POWERING_ON)
-        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.assertIs(engine.recover_lost, recover.func)
+
+    def _lose(self, task_state, vm_state, power, **kwargs):
+        """The sweep found the request lost: recover_lost, as it calls it."""
+        self.compute.driver.get_info.return_value = hardware.InstanceInfo(
+            state=power)
+        instance = self._instance(task_state, vm_state=vm_state,
+                                  power=power_state.RUNNING, **kwargs)
+        with test.nested(
+            mock.patch.object(instance, 'save'),
+            mock.patch.object(self.compute, 'rebuild_instance'),
+            mock.patch.object(self.compute, 'stop_instance'),
+            mock.patch.object(self.compute, 'finish_revert_migration',
+                              create=True),
+        ) as (mock_save, mock_rebuild, mock_stop, mock_revert):
+            engine.recover_lost(self.compute, self.context, instance,
+                                default=self.compute._init_instance)
+        mock_rebuild.assert_not_called()
+        mock_stop.assert_not_called()
+        mock_revert.assert_not_called()
+        self.mock_fault.assert_not_called()
+        self.mock_note_lost.assert_called_once_with(
+            self.compute, self.context, instance, task_state)
+        return instance, mock_save
+
+    @ddt.data(
+        # A rebuild that never ran ended in ERROR "rebuild interrupted"
+        # on a guest that nothing touched.
+        (task_states.REBUILDING, vm_states.ACTIVE, power_state.RUNNING,
+         vm_states.ACTIVE),
+        (task_states.REBUILDING, vm_states.STOPPED, power_state.SHUTDOWN,
+         vm_states.STOPPED),
+        # A lost stop: the guest still runs, so the server is ACTIVE.
+        (task_states.POWERING_OFF, vm_states.ACTIVE, power_state.RUNNING,
+         vm_states.ACTIVE),
+        # The guest is paused (a pause that a lost request's twin did):
+        # the server says PAUSED, not ACTIVE over a paused guest.
+        (task_states.PAUSING, vm_states.ACTIVE, power_state.PAUSED,
+         vm_states.PAUSED),
+        # libvirt shows a suspended guest as shut off.
+        (task_states.RESUMING, vm_states.SUSPENDED, power_state.SHUTDOWN,
+         vm_states.SUSPENDED),
+        # A revert that never ran: the resize stays to be confirmed or
+        # reverted, where before it ended in ERROR.
+        (task_states.RESIZE_REVERTING, vm_states.RESIZED,
+         power_state.RUNNING, vm_states.RESIZED),
+        # The unshelve of a shelved (not offloaded) server is a start.
+        (task_states.POWERING_ON, vm_states.SHELVED, power_state.SHUTDOWN,
+         vm_states.SHELVED),
+    )
+    @ddt.unpack
+    def test_lost_request_leaves_the_server_as_before(
+            self, task_state, vm_state, power, end_vm_state):
+        """A request that never ran here leaves no trace but a note."""
+        instance, mock_save = self._lose(task_state, vm_state, power)
+        mock_save.assert_called_once_with(expected_task_state=task_state)
+        self.assertEqual(end_vm_state, instance.vm_state)
         self.assertIsNone(instance.task_state)
+        self.assertEqual(power, instance.power_state)
+        # What start-up skipped for the held instance runs now.
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+
+    def test_lost_request_loses_a_race_to_a_newer_request(self):
+        self.compute.driver.get_info.return_value = hardware.InstanceInfo(
+            state=power_state.RUNNING)
+        instance = self._instance(task_states.REBUILDING)
+        newer = exception.UnexpectedTaskStateError(
+            instance_uuid=instance.uuid, expected='rebuilding',
+            actual='deleting')
+        with mock.patch.object(instance, 'save', side_effect=newer):
+            engine.recover_lost(self.compute, self.context, instance,
+                                default=self.compute._init_instance)
+        self.mock_plug.assert_not_called()
+        self.mock_note_lost.assert_not_called()
+        self.mock_fault.assert_not_called()

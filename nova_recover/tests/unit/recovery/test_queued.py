@@ -18,6 +18,7 @@ from oslo_utils import uuidutils
 
 from nova.compute import instance_actions
 from nova.compute import manager as compute_manager
+from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import context as nova_context
@@ -25,6 +26,7 @@ from nova import objects
 from nova import test
 
 from nova_recover.recovery import engine
+from nova_recover.recovery import evidence
 from nova_recover.recovery import sweep
 from nova_recover.tests import fixtures as recover_fixtures
 
@@ -120,14 +122,34 @@ class LostRequestTestCase(test.TestCase):
         instance.refresh()
         self.assertEqual(vm_states.PAUSED, instance.vm_state)
 
-    def test_lost_request_is_recovered_by_its_rule(self):
+    def test_lost_request_leaves_the_server_as_before_with_a_note(self):
+        """A stop that never reached this host is not run by a rule.
+
+        Before, the sweep recovered it as if it had died here. Now the
+        server is as it was before the request, and the stop action ends
+        in Error with an event that says the request was lost.
+        """
         instance = self._queued(task_states.POWERING_OFF,
                                 instance_actions.STOP)
         self.compute._init_instance(self.context, instance)
-        self.assertEqual({instance.uuid: sweep.RECOVERED},
-                         self._pass(GRACE + 1))
-        # As for a stop that died here: the fake hypervisor has no guest
-        # running, so the server is recorded as stopped.
+        with mock.patch.object(self.compute, 'stop_instance') as mock_stop:
+            self.assertEqual({instance.uuid: sweep.RECOVERED},
+                             self._pass(GRACE + 1))
+        mock_stop.assert_not_called()
+        # The fake hypervisor has no guest: the vm_state stays.
         instance.refresh()
         self.assertIsNone(instance.task_state)
-        self.assertEqual(vm_states.STOPPED, instance.vm_state)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.assertEqual(power_state.NOSTATE, instance.power_state)
+        with self.shape.conductor_side():
+            action, = objects.InstanceActionList.get_by_instance_uuid(
+                self.context, instance.uuid)
+            events = objects.InstanceActionEventList.get_by_action(
+                self.context, action.id)
+        self.assertEqual(instance_actions.STOP, action.action)
+        self.assertEqual('Error', action.message)
+        event, = events
+        self.assertEqual(evidence.LOST_EVENT, event.event)
+        self.assertEqual('Error', event.result)
+        self.assertEqual(HOST, event.host)
+        self.assertIn('never reached nova-compute', event.traceback)
