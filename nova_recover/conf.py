@@ -42,9 +42,11 @@ recover_opts = [
                     'long after start-up.'),
     cfg.BoolOpt('dry_run',
                 default=False,
-                help='Log what start-up recovery and the deferred sweep '
-                     'would do to each instance, and change nothing. '
-                     'Instances that no rule owns start as usual.'),
+                help='Log what start-up recovery would do to each '
+                     'instance, and change nothing of it: every instance '
+                     'goes through nova\'s own start-up code, as without '
+                     'recovery, so a dry run behaves as stock nova plus '
+                     'the report.'),
     cfg.ListOpt('disabled_rules',
                 default=[],
                 help='Names of start-up recovery rules to switch off, for '

@@ -17,7 +17,10 @@ to know what it will do first, to switch one rule off without losing the
 others, and to read in the log what it did:
 
 * ``[recover] dry_run`` logs what each rule would do to each instance
-  and changes nothing; instances no rule owns start as usual;
+  and then runs nova's own start-up path on it, as without recovery:
+  operators try it first on exactly the hosts that need recovery, where
+  skipping nova's path would leave VIFs unplugged and guests not
+  resumed;
 * ``[recover] disabled_rules`` hands a rule's states to nova's own
   start-up code, as without recovery; an unknown name stops nova-compute
   at start-up (check_options) rather than being ignored;
@@ -84,10 +87,10 @@ class Tally(object):
                      self.outcomes[base.LOST_RACE])
         done = sum(self.outcomes.values())
         return ('start-up recovery: %d instances, %d recovered, %d errored, '
-                '%d left for queued requests, %d failed' % (
-                    self.instances, recovered, self.outcomes[base.ERRORED],
-                    max(self.candidates - done, 0),
-                    self.outcomes[base.FAILED]))
+                '%d left for queued requests, %d lost requests, %d failed'
+                % (self.instances, recovered, self.outcomes[base.ERRORED],
+                   max(self.candidates - done, 0),
+                   self.outcomes[base.LOST], self.outcomes[base.FAILED]))
 
 
 def tally(manager):
@@ -126,6 +129,8 @@ def holds(manager, context, instance, task_state, rule, default, recover):
                   'task_state': instance.task_state,
                   'vm_state': instance.vm_state,
                   'power_state': instance.power_state}, instance=instance)
+        # Then exactly what nova does without recovery.
+        default(context, instance)
         return True
     counts.candidates += 1
     return False

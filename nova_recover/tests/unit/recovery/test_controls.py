@@ -44,22 +44,37 @@ class ControlsTestCase(base.InitInstanceTestCase):
         return [call[0][0] % call[0][1] if len(call[0]) > 1 else call[0][0]
                 for call in self.mock_log.info.call_args_list]
 
-    def test_dry_run_changes_nothing(self):
+    def test_dry_run_is_nova_plus_a_report(self):
+        """A dry run is stock nova's start-up plus the report.
+
+        Before, it returned ahead of nova's path for every server with a
+        task_state, so such a server's VIFs were never plugged, on exactly
+        the hosts that need recovery.
+        """
         self.flags(dry_run=True, group='recover')
         instance = self._instance(task_states.POWERING_OFF)
-        with test.nested(
-            mock.patch.object(self.compute, 'stop_instance'),
-            mock.patch.object(instance, 'save'),
-        ) as (mock_stop, mock_save):
+        with mock.patch.object(self.compute, 'stop_instance') as mock_stop:
             self.compute._init_instance(self.context, instance)
-        mock_stop.assert_not_called()
-        mock_save.assert_not_called()
-        self.mock_plug.assert_not_called()
+        # Stock nova's own retry: its context, a clean shutdown, no action
+        # of a re-run.
+        mock_stop.assert_called_once_with(self.context, instance, True)
+        self.mock_rerun_action.assert_not_called()
         self.mock_queued.assert_not_called()
-        self.assertEqual(task_states.POWERING_OFF, instance.task_state)
         line, = self._logged()
         self.assertIn('(dry run): rule powering would recover task_state '
                       'powering-off', line)
+
+    def test_dry_run_plugs_what_nova_plugs(self):
+        self.flags(dry_run=True, group='recover')
+        instance = self._instance(task_states.IMAGE_UPLOADING)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        # Stock clears the task state without a compare-and-swap, then
+        # plugs the VIFs; the image rule would have cleaned glance too.
+        mock_save.assert_called_once_with()
+        self.assertIsNone(instance.task_state)
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+        self.mock_queued.assert_not_called()
 
     def test_dry_run_starts_healthy_instances_as_usual(self):
         self.flags(dry_run=True, group='recover')
@@ -124,7 +139,7 @@ class ControlsTestCase(base.InitInstanceTestCase):
                 self.compute._init_instance(self.context, instance)
         self.assertEqual(
             'start-up recovery: 5 instances, 1 recovered, 1 errored, '
-            '1 left for queued requests, 1 failed',
+            '1 left for queued requests, 0 lost requests, 1 failed',
             controls.tally(self.compute).line())
         lines = self._logged()
         self.assertIn('rule=build task_state=spawning outcome=errored',
@@ -160,6 +175,35 @@ class InitHostTestCase(test.NoDBTestCase):
         overlay.uninstall()
         self.assertFalse(overlay._is_ours(
             manager.ComputeManager.__dict__['init_host']))
+
+    def test_nova_failure_fails_init_host_after_every_instance(self):
+        """nova's own failing step fails start-up, as without recovery,
+
+        once every instance went through start-up.
+        """
+        seen = []
+
+        def default(context, instance):
+            seen.append(instance)
+            raise test.TestingException('vifs for %s' % instance)
+
+        def init_host(self, service_ref):
+            for name in ('first', 'second'):
+                engine._nova_start_up(self, default, None, name)
+            seen.append('end of init_host')
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.compute.manager.ComputeManager.init_host', init_host))
+        self.addCleanup(overlay.uninstall)
+        overlay.install()
+        compute = mock.Mock(spec=[])
+        with mock.patch.object(engine, 'summarize') as mock_summarize:
+            raised = self.assertRaises(
+                test.TestingException, manager.ComputeManager.init_host,
+                compute, None)
+        self.assertEqual('vifs for first', str(raised))
+        self.assertEqual(['first', 'second', 'end of init_host'], seen)
+        mock_summarize.assert_called_once_with(compute)
 
     def test_unknown_rule_stops_init_host(self):
         self.flags(disabled_rules=['nope'], group='recover')
