@@ -238,6 +238,20 @@ MANAGER_EDITS = {
      '            self, context, instance, self._init_instance_default)\n'
      '\n'
      '    def _init_instance_default(self, context, instance):\n'),
+    ('                self._update_scheduler_instance_info(context, '
+     'instances)\n'
+     '\n'
+     '        # Revoke any Manila share access rules',
+     '                self._update_scheduler_instance_info(context, '
+     'instances)\n'
+     '\n'
+     '        # nova\'s own start-up step failed for an instance: fail, as '
+     'without\n'
+     '        # recovery, now that every other instance has been '
+     'recovered.\n'
+     '        startup_recovery_engine.raise_start_up_failure(self)\n'
+     '\n'
+     '        # Revoke any Manila share access rules'),
     ],
     # engine.check_options and engine.summarize come with the controls.
     'controls': [
@@ -1042,14 +1056,14 @@ def drop_unused_imports(text):
 # engine._nova_start_up in the framework patch: nova's own path with
 # nothing caught, as before the series.
 FRAMEWORK_START_UP = '''\
-def _nova_start_up(default, context, instance, task_state):
+def _nova_start_up(manager, default, context, instance):
     \"\"\"Nova's own start-up of one instance, as before this package.
 
-    The first recovery rule makes a failure here end in ERROR instead of
-    stopping init_host. Returns None.
+    The first recovery rule keeps a failure here until the end of
+    init_host (raise_start_up_failure), so that the other instances are
+    recovered first.
     \"\"\"
-    default(context, instance)
-    return None'''
+    default(context, instance)'''
 
 
 def engine_for(text, modules):

@@ -245,3 +245,53 @@ class StockContrastTestCase(_Base):
                 side_effect=test.TestingException('injected reboot failure')):
             self.assertRaises(test.TestingException,
                               self.restart_compute_service, self.compute)
+
+
+class HostNotReadyTestCase(_Base):
+    """nova's own start-up step fails for every instance of the host."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(recover_fixtures.Overlay())
+        self.useFixture(recover_fixtures.ProductionShape())
+
+    def test_healthy_servers_stay_as_they_are(self):
+        """Before, every healthy server went to ERROR with a false
+
+        "start-up interrupted by nova-compute restart" fault when, say,
+        Open vSwitch was not up yet. Now start-up fails as stock's does,
+        after the stuck servers were recovered, and touches no healthy
+        server; the next start, with the host ready, succeeds.
+        """
+        servers = self._boot(['healthy-1', 'healthy-2', 'snapshot',
+                              'stop'])
+        self.compute.stop()
+        self._stick(servers['snapshot'], 'snapshot')
+        self._stick(servers['stop'], 'stop')
+        with mock.patch('nova.virt.fake.FakeDriver.plug_vifs',
+                        side_effect=test.TestingException('no vswitch')):
+            raised = self.assertRaises(test.TestingException,
+                                       self.restart_compute_service,
+                                       self.compute)
+        self.assertEqual('no vswitch', str(raised))
+        for name in ('healthy-1', 'healthy-2'):
+            instance = self._get(servers[name])
+            self.assertEqual(vm_states.ACTIVE, instance.vm_state, name)
+            self.assertIsNone(instance.task_state, name)
+            self.assertEqual(power_state.RUNNING, instance.power_state,
+                             name)
+            self.assertNotIn('fault', self.admin_api.get_server(
+                servers[name]))
+        # The interrupted operations were recovered all the same.
+        self.assertRecovered('snapshot', servers['snapshot'])
+        self.assertRecovered('stop', servers['stop'])
+        for uuid in servers.values():
+            self.assertNotIn('fault', self.admin_api.get_server(uuid))
+        # The host is ready now: nova-compute starts, nothing changes.
+        self.compute = self.restart_compute_service(self.compute)
+        service, = self.admin_api.get_services(binary='nova-compute',
+                                               host='host1')
+        self.assertEqual('up', service['state'])
+        for name in ('healthy-1', 'healthy-2', 'snapshot'):
+            self.assertEqual('ACTIVE', self.admin_api.get_server(
+                servers[name])['status'], name)
