@@ -33,16 +33,20 @@ without its disks, driver.finish_revert_migration brings the old guest
 back, the old flavor returns, the source allocations move back from the
 migration consumer to the instance, the migration context and stashed
 flavors go, and the migration ends ``error`` (``reverted`` when a revert
-was what died). A destination host of a cross-host resize cannot reach
-the source's disk: the instance goes to ERROR with a fault, the
-migration to ``error``, and the allocations and migration context stay
-for the operator, since the source still holds the old guest's disk and
-resources. RESIZE_CONFIRMING is not set by nova 34; if seen, the resized
-guest is kept and the confirm can be asked for again.
+was what died). The destination host of a cross-host resize (task
+RESIZE_MIGRATED, RESIZE_FINISH or RESIZE_REVERTING there) hands the
+revert to the source exactly as nova's revert_resize does: it destroys
+the new guest here and casts finish_revert_resize to the source, which
+still holds the old guest's disk; the server ends ACTIVE or STOPPED
+there, with its old flavor. Before, such a server went to ERROR, from
+which its owner could neither revert nor confirm. RESIZE_CONFIRMING is
+not set by nova 34; if seen, the resized guest is kept and the confirm
+can be asked for again.
 """
 
 from oslo_log import log as logging
 
+from nova.compute import instance_actions
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
@@ -98,11 +102,7 @@ def recover(manager, context, instance):
                                   reason='no migration record found')
     if migration.source_compute == manager.host:
         return _revert_here(manager, context, instance, migration)
-    _set_status(migration, 'error')
-    raise base.RecoveryFailed(
-        operation=base.operation_of(instance),
-        reason='cannot be reverted on destination host %s; the old guest '
-               'is on %s' % (manager.host, migration.source_compute))
+    return _revert_from_destination(manager, context, instance, migration)
 
 
 def _migration(context, instance):
@@ -169,6 +169,43 @@ def _revert_here(manager, context, instance, migration):
                        vm_state=vm_state, power_state=current):
         return base.HANDLED
     return base.CONTINUE
+
+
+def _revert_from_destination(manager, context, instance, migration):
+    """Send the server back to its source, as nova's own revert does.
+
+    A destination cannot reach the source's disk, but it need not: nova's
+    revert_resize runs on the destination, destroys the new guest there,
+    drops the destination's claim and casts finish_revert_resize to the
+    source, which brings the old guest back from the disk it kept, with
+    the old flavor and the source's allocations. That is what runs here,
+    under a revertResize action of its own, after the instance and the
+    migration are put where the API's revert puts them (task
+    RESIZE_REVERTING, migration ``reverting``). If the source is down the
+    cast waits for it on the queue. The source errors the server only if
+    it cannot bring the old guest back.
+    """
+    task_state = instance.task_state
+    if not instance.old_flavor:
+        raise base.RecoveryFailed(
+            operation=base.operation_of(instance),
+            reason='the flavor to revert to is not recorded')
+    LOG.info('Resize interrupted by a nova-compute restart in %(state)s on '
+             'the destination host, handing the revert to the source host '
+             '%(source)s', {'state': task_state,
+                            'source': migration.source_compute},
+             instance=instance)
+    if (task_state != task_states.RESIZE_REVERTING and
+            not base.settle(instance, task_state,
+                            task_state=task_states.RESIZE_REVERTING)):
+        return base.HANDLED
+    migration.status = 'reverting'
+    migration.save()
+    manager.revert_resize(
+        base.rerun_context(context, instance,
+                           instance_actions.REVERT_RESIZE),
+        instance, migration, request_spec=None)
+    return base.HANDLED
 
 
 def _restore_old_guest(manager, context, instance, migration):

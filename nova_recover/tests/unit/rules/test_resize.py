@@ -235,31 +235,77 @@ class ResizeRecoveryTestCase(base.InitInstanceTestCase):
         self.mock_destroy.assert_not_called()
         self.mock_revert.assert_called_once()
 
-    def _assert_errored_on_dest(self, task_state, vm_state=vm_states.ACTIVE):
+    def _assert_handed_to_source(self, task_state,
+                                 vm_state=vm_states.ACTIVE):
+        """The revert goes back to the source, as nova's revert_resize
+
+        sends it: the new guest here is destroyed, the destination's claim
+        dropped, and finish_revert_resize cast to the source. Before, the
+        server went to ERROR, from which its owner can neither revert nor
+        confirm.
+        """
         migration = self._migration(status='post-migrating',
                                     source=OTHER_HOST)
         instance = self._instance(task_state, vm_state=vm_state, moved=True)
-        mock_save, mock_drop, _ = self._recover(instance)
-        mock_save.assert_called_once_with(expected_task_state=[task_state])
-        self.assertEqual(vm_states.ERROR, instance.vm_state)
-        self.assertEqual('error', migration.status)
-        self.assertFault(instance, 'interrupted by nova-compute restart: '
-                                   'cannot be reverted on destination host')
-        # The source still holds the old guest: nothing of it is undone.
+        bdms = objects.BlockDeviceMappingList(objects=[])
+        with test.nested(
+            mock.patch.object(self.compute, 'network_api'),
+            mock.patch.object(self.compute, 'compute_rpcapi'),
+            mock.patch.object(self.compute, 'rt'),
+            mock.patch.object(self.compute, 'share_manager'),
+            mock.patch.object(self.compute, '_is_instance_storage_shared',
+                              return_value=False),
+            mock.patch.object(objects.BlockDeviceMappingList,
+                              'get_by_instance_uuid', return_value=bdms),
+            mock.patch('nova.compute.utils.notify_usage_exists'),
+        ) as (network_api, rpcapi, rt, _shares, _shared, _bdms, _usage):
+            mock_save, mock_drop, _ = self._recover(instance)
+        if task_state == task_states.RESIZE_REVERTING:
+            mock_save.assert_not_called()
+        else:
+            mock_save.assert_called_once_with(expected_task_state=task_state)
+        # Where the API's revert puts them, until the source finishes.
+        self.assertEqual(task_states.RESIZE_REVERTING, instance.task_state)
+        self.assertEqual(vm_state, instance.vm_state)
+        self.assertEqual('reverting', migration.status)
+        self.mock_migration_save.assert_called_once_with()
+        # nova's revert_resize ran, under a revertResize action of its own.
+        self.mock_rerun_action.assert_called_once_with(
+            mock.ANY, instance.uuid, 'revertResize', want_result=False)
+        self.mock_destroy.assert_called_once_with(
+            mock.ANY, instance, network_api.get_instance_nw_info.return_value,
+            mock.ANY, True)
+        rt.drop_move_claim_at_dest.assert_called_once_with(
+            mock.ANY, instance, migration)
+        rpcapi.finish_revert_resize.assert_called_once_with(
+            mock.ANY, instance, migration, OTHER_HOST, None)
+        # The source does the rest: its disk, flavor and allocations.
         self.mock_revert.assert_not_called()
-        self.mock_destroy.assert_not_called()
         self.reportclient.move_allocations.assert_not_called()
         mock_drop.assert_not_called()
+        self.mock_fault.assert_not_called()
 
-    def test_migrated_on_destination_errors(self):
-        self._assert_errored_on_dest(task_states.RESIZE_MIGRATED)
+    def test_migrated_on_destination_goes_back_to_source(self):
+        self._assert_handed_to_source(task_states.RESIZE_MIGRATED)
 
-    def test_finish_on_destination_errors(self):
-        self._assert_errored_on_dest(task_states.RESIZE_FINISH)
+    def test_finish_on_destination_goes_back_to_source(self):
+        self._assert_handed_to_source(task_states.RESIZE_FINISH)
 
-    def test_reverting_on_destination_errors(self):
-        self._assert_errored_on_dest(task_states.RESIZE_REVERTING,
-                                     vm_state=vm_states.RESIZED)
+    def test_reverting_on_destination_goes_back_to_source(self):
+        self._assert_handed_to_source(task_states.RESIZE_REVERTING,
+                                      vm_state=vm_states.RESIZED)
+
+    def test_destination_without_old_flavor_errors(self):
+        self._migration(status='post-migrating', source=OTHER_HOST)
+        instance = self._instance(task_states.RESIZE_FINISH, moved=True)
+        instance.old_flavor = None
+        instance.obj_reset_changes()
+        with mock.patch.object(self.compute, 'revert_resize') as revert:
+            self._recover(instance)
+        revert.assert_not_called()
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'the flavor to revert to is not '
+                                   'recorded')
 
     def test_no_migration_record_errors(self):
         self.mock_get_migration.side_effect = exception.MigrationNotFound(
