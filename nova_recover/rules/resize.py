@@ -35,9 +35,10 @@ migration consumer to the instance, the migration context and stashed
 flavors go, and the migration ends ``error`` (``reverted`` when a revert
 was what died). The destination host of a cross-host resize (task
 RESIZE_MIGRATED, RESIZE_FINISH or RESIZE_REVERTING there) hands the
-revert to the source exactly as nova's revert_resize does: it destroys
-the new guest here and casts finish_revert_resize to the source, which
-still holds the old guest's disk; the server ends ACTIVE or STOPPED
+revert to the source as the API's revert does: it casts revert_resize
+to itself, which destroys the new guest here once the service runs and
+casts finish_revert_resize to the source, which still holds the old
+guest's disk; the server ends ACTIVE or STOPPED
 there, with its old flavor. Before, such a server went to ERROR, from
 which its owner could neither revert nor confirm. RESIZE_CONFIRMING is
 not set by nova 34; if seen, the resized guest is kept and the confirm
@@ -172,18 +173,20 @@ def _revert_here(manager, context, instance, migration):
 
 
 def _revert_from_destination(manager, context, instance, migration):
-    """Send the server back to its source, as nova's own revert does.
+    """Send the server back to its source, as the API's revert does.
 
     A destination cannot reach the source's disk, but it need not: nova's
     revert_resize runs on the destination, destroys the new guest there,
     drops the destination's claim and casts finish_revert_resize to the
     source, which brings the old guest back from the disk it kept, with
-    the old flavor and the source's allocations. That is what runs here,
-    under a revertResize action of its own, after the instance and the
+    the old flavor and the source's allocations. The instance and the
     migration are put where the API's revert puts them (task
-    RESIZE_REVERTING, migration ``reverting``). If the source is down the
-    cast waits for it on the queue. The source errors the server only if
-    it cannot bring the old guest back.
+    RESIZE_REVERTING, migration ``reverting``, a revertResize action of
+    its own), and revert_resize is cast to this host, as the API casts
+    it: it cannot run during init_host, whose resource tracker knows no
+    compute node yet, so it waits on the queue until this service
+    consumes it. The source errors the server only if it cannot bring the
+    old guest back.
     """
     task_state = instance.task_state
     if not instance.old_flavor:
@@ -201,10 +204,10 @@ def _revert_from_destination(manager, context, instance, migration):
         return base.HANDLED
     migration.status = 'reverting'
     migration.save()
-    manager.revert_resize(
+    manager.compute_rpcapi.revert_resize(
         base.rerun_context(context, instance,
                            instance_actions.REVERT_RESIZE),
-        instance, migration, request_spec=None)
+        instance, migration, manager.host, None)
     return base.HANDLED
 
 

@@ -189,7 +189,8 @@ class CrashRestartTestCase(PatientWaits,
         return self.computes[host]
 
     @contextlib.contextmanager
-    def crash_during(self, driver_method, after=False, guest_state=None):
+    def crash_during(self, driver_method, after=False, guest_state=None,
+                     host=HOST):
         """Crash nova-compute inside one call of a driver method.
 
         The first call parks until the test's cleanup, and the test then
@@ -204,8 +205,9 @@ class CrashRestartTestCase(PatientWaits,
         :param guest_state: power state the crash leaves the guest in,
             e.g. SHUTDOWN for a soft reboot that got as far as stopping
             the guest.
+        :param host: the compute whose driver dies and restarts.
         """
-        driver = self.driver
+        driver = self.computes[host].manager.driver
         real = getattr(driver, driver_method)
         crash = {}
         reached = threading.Event()
@@ -237,7 +239,7 @@ class CrashRestartTestCase(PatientWaits,
             # The restart runs here, in the test's thread, and not in the
             # dying request's: a new process shares no thread, and no
             # thread-local state, with the one that was killed.
-            self.kill_and_restart()
+            self.kill_and_restart(host)
         if 'error' in crash:
             raise crash['error']
 

@@ -237,28 +237,17 @@ class ResizeRecoveryTestCase(base.InitInstanceTestCase):
 
     def _assert_handed_to_source(self, task_state,
                                  vm_state=vm_states.ACTIVE):
-        """The revert goes back to the source, as nova's revert_resize
+        """The revert goes back to the source, as the API's revert sends
 
-        sends it: the new guest here is destroyed, the destination's claim
-        dropped, and finish_revert_resize cast to the source. Before, the
-        server went to ERROR, from which its owner can neither revert nor
-        confirm.
+        it: revert_resize is cast to this host, whose RPC server runs it
+        once start-up is over (it destroys the new guest here and casts
+        finish_revert_resize to the source). Before, the server went to
+        ERROR, from which its owner can neither revert nor confirm.
         """
         migration = self._migration(status='post-migrating',
                                     source=OTHER_HOST)
         instance = self._instance(task_state, vm_state=vm_state, moved=True)
-        bdms = objects.BlockDeviceMappingList(objects=[])
-        with test.nested(
-            mock.patch.object(self.compute, 'network_api'),
-            mock.patch.object(self.compute, 'compute_rpcapi'),
-            mock.patch.object(self.compute, 'rt'),
-            mock.patch.object(self.compute, 'share_manager'),
-            mock.patch.object(self.compute, '_is_instance_storage_shared',
-                              return_value=False),
-            mock.patch.object(objects.BlockDeviceMappingList,
-                              'get_by_instance_uuid', return_value=bdms),
-            mock.patch('nova.compute.utils.notify_usage_exists'),
-        ) as (network_api, rpcapi, rt, _shares, _shared, _bdms, _usage):
+        with mock.patch.object(self.compute, 'compute_rpcapi') as rpcapi:
             mock_save, mock_drop, _ = self._recover(instance)
         if task_state == task_states.RESIZE_REVERTING:
             mock_save.assert_not_called()
@@ -269,17 +258,15 @@ class ResizeRecoveryTestCase(base.InitInstanceTestCase):
         self.assertEqual(vm_state, instance.vm_state)
         self.assertEqual('reverting', migration.status)
         self.mock_migration_save.assert_called_once_with()
-        # nova's revert_resize ran, under a revertResize action of its own.
+        # Under a revertResize action of its own.
         self.mock_rerun_action.assert_called_once_with(
             mock.ANY, instance.uuid, 'revertResize', want_result=False)
-        self.mock_destroy.assert_called_once_with(
-            mock.ANY, instance, network_api.get_instance_nw_info.return_value,
-            mock.ANY, True)
-        rt.drop_move_claim_at_dest.assert_called_once_with(
-            mock.ANY, instance, migration)
-        rpcapi.finish_revert_resize.assert_called_once_with(
-            mock.ANY, instance, migration, OTHER_HOST, None)
-        # The source does the rest: its disk, flavor and allocations.
+        rpcapi.revert_resize.assert_called_once_with(
+            mock.ANY, instance, migration, self.compute.host, None)
+        self.assertEqual(self.mock_rerun_action.call_args[0][0],
+                         rpcapi.revert_resize.call_args[0][0])
+        # Nothing of the guests changes during start-up.
+        self.mock_destroy.assert_not_called()
         self.mock_revert.assert_not_called()
         self.reportclient.move_allocations.assert_not_called()
         mock_drop.assert_not_called()
@@ -300,9 +287,9 @@ class ResizeRecoveryTestCase(base.InitInstanceTestCase):
         instance = self._instance(task_states.RESIZE_FINISH, moved=True)
         instance.old_flavor = None
         instance.obj_reset_changes()
-        with mock.patch.object(self.compute, 'revert_resize') as revert:
+        with mock.patch.object(self.compute, 'compute_rpcapi') as rpcapi:
             self._recover(instance)
-        revert.assert_not_called()
+        rpcapi.revert_resize.assert_not_called()
         self.assertEqual(vm_states.ERROR, instance.vm_state)
         self.assertFault(instance, 'the flavor to revert to is not '
                                    'recorded')
