@@ -132,9 +132,12 @@ def _finish_offload(manager, context, instance):
     if instance.flavor.extra_specs.get('accel:device_profile'):
         accel_uuids = cyborg.get_client(
             context).get_arq_uuids_for_instance(instance)
-    # Saves with expected_task_state SHELVING or SHELVING_OFFLOADING.
+    # Saves with expected_task_state SHELVING or SHELVING_OFFLOADING. The
+    # user asked for a shelve or a shelve offload, which the API sends
+    # with clean_shutdown=True: a guest still running gets its chance to
+    # shut down cleanly, as it would have had the first time.
     manager._shelve_offload_instance(context, instance,
-                                     clean_shutdown=False,
+                                     clean_shutdown=True,
                                      accel_uuids=accel_uuids)
     return base.HANDLED
 

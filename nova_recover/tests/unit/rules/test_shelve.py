@@ -117,7 +117,7 @@ class ShelveRecoveryTestCase(base.InitInstanceTestCase):
         instance = self._instance(task_states.SHELVING)
         mock_save = self._recover(instance)
         self.mock_offload.assert_called_once_with(
-            self.context, instance, clean_shutdown=False, accel_uuids=[])
+            self.context, instance, clean_shutdown=True, accel_uuids=[])
         mock_save.assert_not_called()
         self.mock_plug.assert_not_called()
         self.mock_fault.assert_not_called()
@@ -146,10 +146,27 @@ class ShelveRecoveryTestCase(base.InitInstanceTestCase):
         self.image_api.get.assert_called_once_with(
             self.context, uuids.shelved_image)
         self.mock_offload.assert_called_once_with(
-            self.context, instance, clean_shutdown=False, accel_uuids=[])
+            self.context, instance, clean_shutdown=True, accel_uuids=[])
         # The shelved image is what unshelve needs: never deleted.
         self.image_api.delete.assert_not_called()
         self.mock_plug.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_offload_rerun_shuts_the_guest_down_cleanly(self):
+        """The offload is re-run as the user asked for it.
+
+        It was re-run with clean_shutdown=False, a power cut for a guest
+        still running, while the API sends shelve and shelveOffload with
+        clean_shutdown=True.
+        """
+        self._guest(power_state.RUNNING)
+        self.mock_volume_backed.return_value = True
+        instance = self._instance(task_states.SHELVING_OFFLOADING,
+                                  vm_state=vm_states.SHELVED)
+        mock_save = self._recover(instance)
+        self.mock_offload.assert_called_once_with(
+            self.context, instance, clean_shutdown=True, accel_uuids=[])
+        mock_save.assert_not_called()
         self.mock_fault.assert_not_called()
 
     def test_offloading_without_shelved_image_keeps_guest(self):
