@@ -26,10 +26,13 @@ vm_state its guest shows (the guest keeps its disk; shelve only powered
 it off) and the half-uploaded image is deleted. A volume-backed shelve
 needs no image, so one whose guest is already gone is finished. An
 offload starts only once the instance is SHELVED with its image
-recorded, so it is finished when that image is in glance, and otherwise
-the guest is kept. An unshelve that reached this host settles where the
-guest is: ACTIVE if it runs here, else back to the shelved state it
-started from. The shelved image is never deleted here.
+recorded, so it is finished when that image is in glance (asked as
+nova's service user, as start-up's context has no token; see
+glance_cleanup), and otherwise the guest is kept. The offload is re-run
+with a clean shutdown, as the API asks for it. An unshelve that reached
+this host settles where the guest is: ACTIVE if it runs here, else back
+to the shelved state it started from. The shelved image is never deleted
+here.
 """
 
 from oslo_log import log as logging
@@ -121,7 +124,10 @@ def _image_active(manager, context, instance, image_id):
     if not image_id:
         return False
     try:
-        image = manager.image_api.get(context, image_id)
+        # Start-up's admin context carries no token, which glance refuses:
+        # read the image as nova's service user, as the clean-up does.
+        image = manager.image_api.get(
+            glance_cleanup.image_context(context), image_id)
     except exception.ImageNotFound:
         return False
     return image.get('status') == 'active'

@@ -152,6 +152,39 @@ class ShelveRecoveryTestCase(base.InitInstanceTestCase):
         self.mock_plug.assert_not_called()
         self.mock_fault.assert_not_called()
 
+    def test_offloading_reads_shelved_image_as_the_service_user(self):
+        """Start-up's context has no token; glance is asked as nova.
+
+        The shelved image was read with that context itself, which real
+        glance refuses (keystoneauth raises AuthorizationFailure), so no
+        interrupted offload was ever finished: each went to ERROR.
+        """
+        self.useFixture(test.fixtures.MockPatch(
+            'nova.service_auth.get_service_auth_plugin',
+            return_value=mock.sentinel.service_user))
+        self._guest(power_state.SHUTDOWN)
+        self.assertIsNone(self.context.auth_token)
+
+        def get(context, image_id):
+            if context.get_auth_plugin() is not mock.sentinel.service_user:
+                raise exception.Forbidden('no token')
+            return {'id': image_id, 'status': 'active'}
+
+        self.image_api.get.side_effect = get
+        instance = self._instance(task_states.SHELVING_OFFLOADING,
+                                  vm_state=vm_states.SHELVED,
+                                  system_metadata=dict(SHELVED_KEYS))
+        self._recover(instance)
+        self.image_api.get.assert_called_once_with(mock.ANY,
+                                                   uuids.shelved_image)
+        acting = self.image_api.get.call_args[0][0]
+        self.assertIs(mock.sentinel.service_user, acting.get_auth_plugin())
+        self.assertEqual(self.context.project_id, acting.project_id)
+        self.mock_offload.assert_called_once_with(
+            self.context, instance, clean_shutdown=True, accel_uuids=[])
+        self.image_api.delete.assert_not_called()
+        self.mock_fault.assert_not_called()
+
     def test_offload_rerun_shuts_the_guest_down_cleanly(self):
         """The offload is re-run as the user asked for it.
 
