@@ -42,6 +42,7 @@ class ShelveRecoveryTestCase(base.InitInstanceTestCase):
         self.image_api = mock.Mock()
         self.image_api.get_all.return_value = [
             {'id': uuids.half_image, 'status': 'saving',
+             'owner': self.context.project_id,
              'properties': {'instance_uuid': uuids.instance,
                             'image_type': 'snapshot'}}]
         self.compute.image_api = self.image_api
