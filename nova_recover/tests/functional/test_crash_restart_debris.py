@@ -165,6 +165,11 @@ class CrashRestartDebrisTestCase(_Rows):
         self.assertIsNone(server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual(image, server['image']['id'])
         self.assertNotIn('fault', server)
+        # The dead process's event is closed as interrupted.
+        unshelve = self.actions(server['id'])[-1]
+        self.assertEqual('unshelve', unshelve['action'])
+        self.assertIn(['compute_unshelve_instance', 'Error'],
+                      unshelve['events'])
         self.assertEqual({}, self._get_allocations_by_server_uuid(
             server['id']))
         self.assertNotIn(server['id'], self.driver.instances)

@@ -502,6 +502,19 @@ class UnshelveSpawningTestCase(_ShelveTestCase):
             expected_task_state=task_states.SPAWNING)
         self.mock_fault.assert_not_called()
 
+    def test_failure_fault_names_the_unshelve(self):
+        """A recovery that fails says an unshelve was interrupted.
+
+        The fault named SPAWNING's operation as a build.
+        """
+        self._guest(power_state.NOSTATE)
+        self.mock_bdms.side_effect = test.TestingException('conductor')
+        instance = self._spawning()
+        self._recover(instance)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'unshelve interrupted by nova-compute '
+                                   'restart: conductor')
+
     def test_build_spawning_is_still_the_build_rules(self):
         self._guest(power_state.NOSTATE)
         instance = self._instance(task_states.SPAWNING,
