@@ -46,9 +46,11 @@ this host's allocations are dropped, the volume connections terminated
 and the host cleared, and the instance stays SHELVED_OFFLOADED with its
 shelved image, to be unshelved again. A half-spawned guest that is not
 running is destroyed first; its disks came from the shelved image, and
-volumes are only disconnected. In both ends the image_ref names the
-original image again, not the shelved snapshot that the spawn may have
-saved in its place; if that original is unknown the snapshot is kept.
+volumes are only disconnected. Placement or cinder refusing the
+clean-up is logged and does not stop the rest: the user's data is
+intact either way. In both ends the image_ref names the original image
+again, not the shelved snapshot that the spawn may have saved in its
+place; if that original is unknown the snapshot is kept.
 """
 
 from oslo_log import log as logging
@@ -264,10 +266,13 @@ def _spawn_undone(manager, context, instance, current):
         manager.reportclient.delete_allocation_for_instance(
             context, instance.uuid, force=True)
     except Exception:
-        # The next unshelve's claim replaces them.
+        # They stay in placement, against this host, for the operator to
+        # remove: the resource tracker leaves alone the allocations of an
+        # instance without a host. ERROR would not free them either, and
+        # would keep the user from unshelving a server that lost nothing.
         LOG.warning('Could not delete the allocations of the interrupted '
-                    'unshelve on this host', exc_info=True,
-                    instance=instance)
+                    'unshelve on this host; they must be removed by hand',
+                    exc_info=True, instance=instance)
     try:
         # Cinder, like glance, refuses start-up's context without a token.
         manager._terminate_volume_connections(
