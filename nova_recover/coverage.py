@@ -94,6 +94,11 @@ ORDERED_OVERLAPS = {
         'a delete requested during a build (task_state DELETING, vm_state '
         'BUILDING) is what the user asked for last: finish the delete '
         'rather than error the build',
+    ('build', 'shelve'):
+        'both list SPAWNING, which _unshelve_instance also saves while it '
+        'spawns an offloaded server; build.owns() refuses SPAWNING on a '
+        'SHELVED_OFFLOADED instance and shelve.owns() takes only that, so '
+        'no instance is claimed by both',
 }
 
 # The vm_states an instance can have while in each task state: the
@@ -106,7 +111,8 @@ VM_STATES = {
     task_states.SCHEDULING: (vm_states.BUILDING,),
     task_states.BLOCK_DEVICE_MAPPING: (vm_states.BUILDING,),
     task_states.NETWORKING: (vm_states.BUILDING,),
-    task_states.SPAWNING: (vm_states.BUILDING,),
+    # An unshelve spawns an offloaded server under SPAWNING too.
+    task_states.SPAWNING: (vm_states.BUILDING, vm_states.SHELVED_OFFLOADED),
     task_states.IMAGE_SNAPSHOT_PENDING: _SNAPSHOT,
     task_states.IMAGE_SNAPSHOT: _SNAPSHOT,
     task_states.IMAGE_PENDING_UPLOAD: _SNAPSHOT,
@@ -169,7 +175,8 @@ ENDS = {
     task_states.SCHEDULING: _ERROR,
     task_states.BLOCK_DEVICE_MAPPING: _ERROR,
     task_states.NETWORKING: _ERROR,
-    task_states.SPAWNING: _ERROR,
+    task_states.SPAWNING: _ERROR + '; an unshelve: ACTIVE if the guest '
+                                   'runs here, else SHELVED_OFFLOADED',
     task_states.IMAGE_SNAPSHOT_PENDING: _CLEARED,
     task_states.IMAGE_SNAPSHOT: _CLEARED,
     task_states.IMAGE_PENDING_UPLOAD: _CLEARED + ', image deleted',

@@ -137,6 +137,10 @@ def operation_of(instance, task_state=None):
         return 'build'
     if task_state is None and instance.vm_state == vm_states.DELETED:
         return 'delete'
+    if (task_state == task_states.SPAWNING and
+            field(instance, 'vm_state') == vm_states.SHELVED_OFFLOADED):
+        # _unshelve_instance spawns an offloaded server under SPAWNING.
+        return 'unshelve'
     return OPERATIONS.get(task_state, task_state or 'start-up')
 
 

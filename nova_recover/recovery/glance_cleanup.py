@@ -29,8 +29,14 @@ the image cannot belong to a request still on its way.
 
 Only images that nova itself created for this instance are touched
 (properties ``instance_uuid`` and ``image_type`` snapshot or backup, as
-compute_utils.create_image sets them; shelve uses ``snapshot``), and
-only unfinished ones: an active image is user data and stays. Callers
+compute_utils.create_image sets them; shelve uses ``snapshot``), only
+images owned by the instance's project, and only unfinished ones: an
+active image is user data and stays. The requests may act as an admin,
+who sees every project's images, and any user can set an
+``instance_uuid`` property on an image of their own: the owner check
+keeps such an image of another project out of reach. A snapshot that an
+admin of another project asked for is owned by that project and is
+left for the operator too. Callers
 run this before they clear the task state, while no new image request
 can claim the instance. Glance being unreachable, or refusing the
 start-up context, must not block recovery: failures are logged and the
@@ -49,17 +55,31 @@ import nova.conf
 from nova import exception
 from nova import service_auth
 
+from nova_recover.recovery import base
+
 LOG = logging.getLogger(__name__)
 
 UNFINISHED = frozenset(['queued', 'saving'])
 IMAGE_TYPES = frozenset(['snapshot', 'backup'])
 
 
+def _owner(image):
+    # Glance v2 gives the owner as a field of its own; nova's glance
+    # fixture (and a v1-shaped record) carries it among the properties,
+    # where real glance does not let a user set it.
+    owner = image.get('owner')
+    if owner is None:
+        owner = (image.get('properties') or {}).get('owner')
+    return owner
+
+
 def _is_leftover(image, instance):
     properties = image.get('properties') or {}
+    project_id = base.field(instance, 'project_id')
     return (image.get('status') in UNFINISHED and
             properties.get('instance_uuid') == instance.uuid and
-            properties.get('image_type') in IMAGE_TYPES)
+            properties.get('image_type') in IMAGE_TYPES and
+            project_id is not None and _owner(image) == project_id)
 
 
 def image_context(context):

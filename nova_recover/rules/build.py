@@ -17,7 +17,12 @@ commit 0e3d2622ae, Change-Id I7b116d8154036c43b0feb23f5669f52358408d2b,
 review 47836, Closes-Bug 1197024; merged 2013-12-03), part of blueprint
 recover-stuck-state.
 
-\1
+States owned: task_state SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING
+and SPAWNING, and vm_state BUILDING whatever its task_state, except
+task_state DELETING (the ``deleting`` rule's) and task_state SPAWNING on
+a SHELVED_OFFLOADED instance: that is an unshelve, which spawns the
+offloaded server under SPAWNING, and the ``shelve`` rule settles it.
+
 Differs from the original: the save is a compare-and-swap on the task
 state found, so a delete requested meanwhile wins, and an instance fault
 tells the user which build died; the original set ERROR silently.
@@ -50,6 +55,11 @@ def owns(instance):
     # or not that rule is installed: never error out what the user asked
     # to delete.
     if instance.task_state == task_states.DELETING:
+        return False
+    # An unshelve spawns an offloaded server under SPAWNING: it is no
+    # build, and its data is safe in the shelved image or its volumes.
+    if (instance.task_state == task_states.SPAWNING and
+            instance.vm_state == vm_states.SHELVED_OFFLOADED):
         return False
     return (instance.vm_state in OWNED_VM_STATES or
             instance.task_state in STATES)

@@ -348,6 +348,17 @@ add(
         at_crash='shelving_offloading',
         end={'vm_state': 'shelved_offloaded', 'task_state': None},
         stock={'vm_state': 'shelved', 'task_state': 'shelving_offloading'}),
+    # _unshelve_instance spawns the offloaded server under SPAWNING; a
+    # crash in the spawn leaves no guest, so the server is offloaded
+    # again and can be unshelved, not an errored build.
+    Scenario(
+        name='unshelve_spawn', module='shelve',
+        setup=(action_and_wait({'shelve': None}, 'SHELVED_OFFLOADED'),),
+        request=action({'unshelve': None}), crash_in='spawn',
+        at_crash='spawning',
+        end={'vm_state': 'shelved_offloaded', 'task_state': None,
+             'power_state': 'pending', 'fault': None},
+        stock={'vm_state': 'error', 'task_state': None}),
     Scenario(
         name='rescue', module='rescue', request=action({'rescue': {}}),
         crash_in='rescue', at_crash='rescuing', end=RUNNING,

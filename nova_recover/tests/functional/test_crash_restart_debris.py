@@ -145,6 +145,43 @@ class CrashRestartDebrisTestCase(_Rows):
         self.assertEqual(['active'],
                          list(self.images_of(server['id']).values()))
 
+    def test_unshelve_spawn_can_be_unshelved_again(self):
+        """An unshelve that died while spawning leaves a server to unshelve.
+
+        It went to ERROR as an interrupted build, with this host's
+        allocations kept, though nothing of it ran.
+        """
+        server = self.create_server()
+        image = server['image']['id']
+        self.api.post_server_action(server['id'], {'shelve': None})
+        server = self._wait_for_state_change(server, 'SHELVED_OFFLOADED',
+                                             max_retries=40)
+        [shelved_image] = self.images_of(server['id'])
+        with self.crash_during('spawn'):
+            self.api.post_server_action(server['id'], {'unshelve': None})
+        server = self.api.get_server(server['id'])
+        self.assertEqual('SHELVED_OFFLOADED', server['status'])
+        self.assertIsNone(server['OS-EXT-STS:task_state'])
+        self.assertIsNone(server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual(image, server['image']['id'])
+        self.assertNotIn('fault', server)
+        # The dead process's event is closed as interrupted.
+        unshelve = self.actions(server['id'])[-1]
+        self.assertEqual('unshelve', unshelve['action'])
+        self.assertIn(['compute_unshelve_instance', 'Error'],
+                      unshelve['events'])
+        self.assertEqual({}, self._get_allocations_by_server_uuid(
+            server['id']))
+        self.assertNotIn(server['id'], self.driver.instances)
+        # The image to unshelve from is kept, and is used.
+        self.assertEqual({shelved_image: 'active'},
+                         self.images_of(server['id']))
+        self.api.post_server_action(server['id'], {'unshelve': None})
+        server = self._wait_for_state_change(server, 'ACTIVE',
+                                             max_retries=40)
+        self.assertEqual(image, server['image']['id'])
+        self.assertEqual({}, self.images_of(server['id']))
+
     def test_resize_migrating_leaves_no_debris(self):
         server, migration, old_flavor = self.crash_resize(
             'migrate_disk_and_power_off')

@@ -21,6 +21,7 @@ from nova import exception
 from nova.network import model as network_model
 from nova import objects
 from nova import test
+from nova.tests.unit.api.openstack import fakes
 from nova.virt import hardware
 
 from nova_recover.recovery import glance_cleanup
@@ -28,11 +29,12 @@ from nova_recover.tests.unit import base
 
 
 def _image(image_id, status, instance_uuid=uuids.instance,
-           image_type='snapshot'):
+           image_type='snapshot', owner=fakes.FAKE_PROJECT_ID):
     properties = {'instance_uuid': instance_uuid}
     if image_type:
         properties['image_type'] = image_type
-    return {'id': image_id, 'status': status, 'properties': properties}
+    return {'id': image_id, 'status': status, 'owner': owner,
+            'properties': properties}
 
 
 class GlanceCleanupTestCase(base.InitInstanceTestCase):
@@ -79,6 +81,26 @@ class GlanceCleanupTestCase(base.InitInstanceTestCase):
                                        image_type='base'))
         self.assertEqual([], deleted)
         self.image_api.delete.assert_not_called()
+
+    def test_keeps_another_projects_images(self):
+        """An image of another project is never deleted.
+
+        Any user can put the instance's uuid and an image_type in the
+        properties of an image of their own, and the clean-up, acting
+        as an admin, deleted every such unfinished image whatever
+        project owned it.
+        """
+        deleted = self._cleanup(
+            _image(uuids.foreign, 'queued', owner=uuids.other_project),
+            _image(uuids.ownerless, 'saving', owner=None))
+        self.assertEqual([], deleted)
+        self.image_api.delete.assert_not_called()
+
+    def test_owner_among_properties_is_read(self):
+        """nova's glance fixture puts the owner among the properties."""
+        image = _image(uuids.queued, 'queued', owner=None)
+        image['properties']['owner'] = fakes.FAKE_PROJECT_ID
+        self.assertEqual([uuids.queued], self._cleanup(image))
 
     def test_list_failure_is_logged_not_raised(self):
         self.image_api.get_all.side_effect = exception.Unauthorized()
@@ -137,7 +159,8 @@ class ImageContextTestCase(test.NoDBTestCase):
         manager = mock.Mock()
         manager.image_api.get_all.return_value = [
             _image(uuids.image, 'queued')]
-        instance = objects.Instance(uuid=uuids.instance)
+        instance = objects.Instance(uuid=uuids.instance,
+                                    project_id=fakes.FAKE_PROJECT_ID)
         glance_cleanup.delete_unfinished_images(
             manager, nova_context.get_admin_context(), instance)
         listed_with = manager.image_api.get_all.call_args[0][0]

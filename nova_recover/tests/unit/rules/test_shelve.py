@@ -22,6 +22,7 @@ from nova import exception
 from nova.network import model as network_model
 from nova import objects
 from nova import test
+from nova.tests.unit import fake_block_device
 from nova.virt import hardware
 
 from nova_recover.tests.unit import base
@@ -31,7 +32,8 @@ SHELVED_KEYS = {'shelved_at': '2026-01-01T00:00:00',
                 'shelved_host': 'fake-mini'}
 
 
-class ShelveRecoveryTestCase(base.InitInstanceTestCase):
+class _ShelveTestCase(base.InitInstanceTestCase):
+    """What the shelve rule's tests share; it holds no test."""
 
     def setUp(self):
         super().setUp()
@@ -42,6 +44,7 @@ class ShelveRecoveryTestCase(base.InitInstanceTestCase):
         self.image_api = mock.Mock()
         self.image_api.get_all.return_value = [
             {'id': uuids.half_image, 'status': 'saving',
+             'owner': self.context.project_id,
              'properties': {'instance_uuid': uuids.instance,
                             'image_type': 'snapshot'}}]
         self.compute.image_api = self.image_api
@@ -72,6 +75,9 @@ class ShelveRecoveryTestCase(base.InitInstanceTestCase):
         with mock.patch.object(instance, 'save') as mock_save:
             self.compute._init_instance(self.context, instance)
         return mock_save
+
+
+class ShelveRecoveryTestCase(_ShelveTestCase):
 
     def _assert_rolled_back(self, task_state, guest, vm_state,
                             old_vm_state=vm_states.ACTIVE):
@@ -117,7 +123,7 @@ class ShelveRecoveryTestCase(base.InitInstanceTestCase):
         instance = self._instance(task_states.SHELVING)
         mock_save = self._recover(instance)
         self.mock_offload.assert_called_once_with(
-            self.context, instance, clean_shutdown=False, accel_uuids=[])
+            self.context, instance, clean_shutdown=True, accel_uuids=[])
         mock_save.assert_not_called()
         self.mock_plug.assert_not_called()
         self.mock_fault.assert_not_called()
@@ -146,10 +152,60 @@ class ShelveRecoveryTestCase(base.InitInstanceTestCase):
         self.image_api.get.assert_called_once_with(
             self.context, uuids.shelved_image)
         self.mock_offload.assert_called_once_with(
-            self.context, instance, clean_shutdown=False, accel_uuids=[])
+            self.context, instance, clean_shutdown=True, accel_uuids=[])
         # The shelved image is what unshelve needs: never deleted.
         self.image_api.delete.assert_not_called()
         self.mock_plug.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_offloading_reads_shelved_image_as_the_service_user(self):
+        """Start-up's context has no token; glance is asked as nova.
+
+        The shelved image was read with that context itself, which real
+        glance refuses (keystoneauth raises AuthorizationFailure), so no
+        interrupted offload was ever finished: each went to ERROR.
+        """
+        self.useFixture(test.fixtures.MockPatch(
+            'nova.service_auth.get_service_auth_plugin',
+            return_value=mock.sentinel.service_user))
+        self._guest(power_state.SHUTDOWN)
+        self.assertIsNone(self.context.auth_token)
+
+        def get(context, image_id):
+            if context.get_auth_plugin() is not mock.sentinel.service_user:
+                raise exception.Forbidden('no token')
+            return {'id': image_id, 'status': 'active'}
+
+        self.image_api.get.side_effect = get
+        instance = self._instance(task_states.SHELVING_OFFLOADING,
+                                  vm_state=vm_states.SHELVED,
+                                  system_metadata=dict(SHELVED_KEYS))
+        self._recover(instance)
+        self.image_api.get.assert_called_once_with(mock.ANY,
+                                                   uuids.shelved_image)
+        acting = self.image_api.get.call_args[0][0]
+        self.assertIs(mock.sentinel.service_user, acting.get_auth_plugin())
+        self.assertEqual(self.context.project_id, acting.project_id)
+        self.mock_offload.assert_called_once_with(
+            self.context, instance, clean_shutdown=True, accel_uuids=[])
+        self.image_api.delete.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_offload_rerun_shuts_the_guest_down_cleanly(self):
+        """The offload is re-run as the user asked for it.
+
+        It was re-run with clean_shutdown=False, a power cut for a guest
+        still running, while the API sends shelve and shelveOffload with
+        clean_shutdown=True.
+        """
+        self._guest(power_state.RUNNING)
+        self.mock_volume_backed.return_value = True
+        instance = self._instance(task_states.SHELVING_OFFLOADING,
+                                  vm_state=vm_states.SHELVED)
+        mock_save = self._recover(instance)
+        self.mock_offload.assert_called_once_with(
+            self.context, instance, clean_shutdown=True, accel_uuids=[])
+        mock_save.assert_not_called()
         self.mock_fault.assert_not_called()
 
     def test_offloading_without_shelved_image_keeps_guest(self):
@@ -276,3 +332,193 @@ class ShelveRecoveryTestCase(base.InitInstanceTestCase):
         self.assertEqual(vm_states.ERROR, instance.vm_state)
         self.assertFault(instance, 'shelve interrupted by nova-compute '
                                    'restart: db hiccup')
+
+
+class UnshelveSpawningTestCase(_ShelveTestCase):
+    """_unshelve_instance died while it spawned the offloaded server."""
+
+    def setUp(self):
+        super().setUp()
+        self.bdm = fake_block_device.fake_bdm_object(self.context, {
+            'id': 1, 'instance_uuid': uuids.instance,
+            'source_type': 'volume', 'destination_type': 'volume',
+            'volume_id': uuids.volume, 'attachment_id': uuids.old_attachment,
+            'device_name': '/dev/vdb', 'boot_index': None,
+            'connection_info': '{"driver_volume_type": "fake"}'})
+        self.mock_bdms = self.useFixture(test.fixtures.MockPatchObject(
+            objects.BlockDeviceMappingList, 'get_by_instance_uuid',
+            return_value=objects.BlockDeviceMappingList(
+                objects=[self.bdm]))).mock
+        self.mock_bdm_save = self.useFixture(test.fixtures.MockPatchObject(
+            self.bdm, 'save')).mock
+        self.volume_api = mock.Mock()
+        self.volume_api.attachment_create.return_value = {
+            'id': uuids.new_attachment}
+        self.compute.volume_api = self.volume_api
+        self.mock_reportclient = self.useFixture(
+            test.fixtures.MockPatchObject(
+                self.compute, 'reportclient')).mock
+        self.mock_destroy = self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'destroy')).mock
+
+    def _spawning(self):
+        # The claim saved the shelved snapshot as image_ref; the API
+        # recorded the original when it shelved the server.
+        sysmeta = dict(SHELVED_KEYS, image_base_image_ref=uuids.original)
+        return self._instance(task_states.SPAWNING,
+                              vm_state=vm_states.SHELVED_OFFLOADED,
+                              power=power_state.NOSTATE,
+                              image_ref=uuids.shelved_image,
+                              launched_at=None, node='fake-node',
+                              system_metadata=sysmeta)
+
+    def test_guest_runs_here_is_active(self):
+        """A running guest is the unshelved server: ACTIVE, snapshot gone.
+
+        The build rule claimed every SPAWNING and put this instance in
+        ERROR with "build interrupted", though the server ran here.
+        """
+        self._guest(power_state.RUNNING)
+        instance = self._spawning()
+        calls = mock.Mock()
+        calls.attach_mock(self.image_api.delete, 'delete')
+        with mock.patch.object(instance, 'save') as mock_save:
+            calls.attach_mock(mock_save, 'save')
+            self.compute._init_instance(self.context, instance)
+        self.assertEqual(
+            [mock.call.save(expected_task_state=task_states.SPAWNING),
+             mock.call.delete(self.context, uuids.shelved_image)],
+            calls.mock_calls)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.assertEqual(power_state.RUNNING, instance.power_state)
+        self.assertEqual(self.compute.host, instance.host)
+        self.assertEqual('fake-node', instance.node)
+        self.assertEqual(uuids.original, instance.image_ref)
+        self.assertIsNotNone(instance.launched_at)
+        for key in SHELVED_KEYS:
+            self.assertNotIn(key, instance.system_metadata)
+        # The guest and what it uses stay.
+        self.mock_destroy.assert_not_called()
+        self.mock_reportclient.delete_allocation_for_instance.\
+            assert_not_called()
+        self.volume_api.attachment_delete.assert_not_called()
+        # CONTINUE: nova's own start-up path plugs the VIFs.
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+        self.mock_fault.assert_not_called()
+
+    def test_guest_runs_original_image_unknown_keeps_snapshot(self):
+        """image_ref still names the snapshot: it must not be deleted."""
+        self._guest(power_state.RUNNING)
+        instance = self._spawning()
+        del instance.system_metadata['image_base_image_ref']
+        self._recover(instance)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.assertEqual(uuids.shelved_image, instance.image_ref)
+        self.image_api.delete.assert_not_called()
+
+    def _assert_back_offloaded(self, instance, mock_save):
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.SPAWNING)
+        self.assertEqual(vm_states.SHELVED_OFFLOADED, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.assertEqual(power_state.NOSTATE, instance.power_state)
+        self.assertIsNone(instance.host)
+        self.assertIsNone(instance.node)
+        self.assertEqual(uuids.original, instance.image_ref)
+        # Still shelved: the keys and the image to unshelve from stay.
+        for key, value in SHELVED_KEYS.items():
+            self.assertEqual(value, instance.system_metadata[key])
+        self.image_api.delete.assert_not_called()
+        self.mock_reportclient.delete_allocation_for_instance.\
+            assert_called_once_with(self.context, uuids.instance, force=True)
+        # The volume is let go of this host, as nova does.
+        self.volume_api.attachment_create.assert_called_once_with(
+            self.context, uuids.volume, uuids.instance)
+        self.volume_api.attachment_delete.assert_called_once_with(
+            self.context, uuids.old_attachment)
+        self.assertEqual(uuids.new_attachment, self.bdm.attachment_id)
+        self.volume_api.delete.assert_not_called()
+        self.mock_plug.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_no_guest_goes_back_to_offloaded(self):
+        """Nothing spawned: shelved offloaded again, ready to unshelve.
+
+        The build rule put it in ERROR with "build interrupted", and left
+        this host's allocations and volume connections behind.
+        """
+        self._guest(power_state.NOSTATE)
+        instance = self._spawning()
+        mock_save = self._recover(instance)
+        self._assert_back_offloaded(instance, mock_save)
+        self.mock_destroy.assert_not_called()
+
+    def test_half_spawned_guest_is_destroyed(self):
+        """A guest that exists but does not run is removed, volumes kept."""
+        self._guest(power_state.SHUTDOWN)
+        instance = self._spawning()
+        mock_save = self._recover(instance)
+        self._assert_back_offloaded(instance, mock_save)
+        self.mock_destroy.assert_called_once_with(
+            self.context, instance, instance.get_network_info(), mock.ANY)
+        block_device_info = self.mock_destroy.call_args[0][3]
+        # Passed so the driver disconnects the volume it attached.
+        self.assertEqual(
+            [{'driver_volume_type': 'fake'}],
+            [bdm['connection_info']
+             for bdm in block_device_info['block_device_mapping']])
+
+    def test_placement_failure_still_offloads(self):
+        self._guest(power_state.NOSTATE)
+        self.mock_reportclient.delete_allocation_for_instance.side_effect = (
+            test.TestingException('placement down'))
+        instance = self._spawning()
+        mock_save = self._recover(instance)
+        self._assert_back_offloaded(instance, mock_save)
+
+    def test_cinder_failure_still_offloads(self):
+        self._guest(power_state.NOSTATE)
+        self.volume_api.attachment_create.side_effect = (
+            test.TestingException('cinder down'))
+        instance = self._spawning()
+        mock_save = self._recover(instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.SPAWNING)
+        self.assertEqual(vm_states.SHELVED_OFFLOADED, instance.vm_state)
+        self.assertIsNone(instance.host)
+        self.mock_fault.assert_not_called()
+
+    def test_lost_race_raises_nothing(self):
+        self._guest(power_state.NOSTATE)
+        instance = self._spawning()
+        with mock.patch.object(
+                instance, 'save',
+                side_effect=exception.UnexpectedTaskStateError(
+                    instance_uuid=instance.uuid, expected='spawning',
+                    actual='deleting')) as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.SPAWNING)
+        self.mock_fault.assert_not_called()
+
+    def test_failure_fault_names_the_unshelve(self):
+        """A recovery that fails says an unshelve was interrupted.
+
+        The fault named SPAWNING's operation as a build.
+        """
+        self._guest(power_state.NOSTATE)
+        self.mock_bdms.side_effect = test.TestingException('conductor')
+        instance = self._spawning()
+        self._recover(instance)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'unshelve interrupted by nova-compute '
+                                   'restart: conductor')
+
+    def test_build_spawning_is_still_the_build_rules(self):
+        self._guest(power_state.NOSTATE)
+        instance = self._instance(task_states.SPAWNING,
+                                  vm_state=vm_states.BUILDING)
+        self._recover(instance)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertFault(instance, 'build interrupted')
