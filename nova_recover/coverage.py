@@ -182,10 +182,10 @@ ENDS = {
     task_states.RESIZE_FINISH: _REVERTED,
     task_states.RESIZE_REVERTING: _REVERTED,
     task_states.RESIZE_CONFIRMING: 'RESIZED, confirm can be asked again',
-    task_states.REBOOTING: 'ACTIVE (reboot retried or recorded)',
+    task_states.REBOOTING: 'ACTIVE (reboot retried)',
     task_states.REBOOT_PENDING: 'ACTIVE (reboot retried)',
     task_states.REBOOT_STARTED: 'ACTIVE (reboot retried or recorded)',
-    task_states.REBOOTING_HARD: 'ACTIVE (hard reboot retried or recorded)',
+    task_states.REBOOTING_HARD: 'ACTIVE (hard reboot retried)',
     task_states.REBOOT_PENDING_HARD: 'ACTIVE (hard reboot retried)',
     task_states.REBOOT_STARTED_HARD: 'ACTIVE (hard reboot retried or '
                                      'recorded)',
