@@ -189,17 +189,19 @@ ENDS = {
     task_states.RESIZE_FINISH: _REVERTED,
     task_states.RESIZE_REVERTING: _REVERTED,
     task_states.RESIZE_CONFIRMING: 'RESIZED, confirm can be asked again',
-    task_states.REBOOTING: 'ACTIVE (reboot retried or recorded)',
+    task_states.REBOOTING: 'ACTIVE (reboot retried)',
     task_states.REBOOT_PENDING: 'ACTIVE (reboot retried)',
     task_states.REBOOT_STARTED: 'ACTIVE (reboot retried or recorded)',
-    task_states.REBOOTING_HARD: 'ACTIVE (hard reboot retried or recorded)',
+    task_states.REBOOTING_HARD: 'ACTIVE (hard reboot retried)',
     task_states.REBOOT_PENDING_HARD: 'ACTIVE (hard reboot retried)',
     task_states.REBOOT_STARTED_HARD: 'ACTIVE (hard reboot retried or '
                                      'recorded)',
-    task_states.PAUSING: _AS_GUEST,
+    task_states.PAUSING: _AS_GUEST + '; a running guest is paused',
     task_states.UNPAUSING: _AS_GUEST + '; a paused guest is unpaused',
-    task_states.SUSPENDING: _AS_GUEST + '; shut off means SUSPENDED',
-    task_states.RESUMING: _AS_GUEST + '; shut off means SUSPENDED',
+    task_states.SUSPENDING: _AS_GUEST + '; a running guest is suspended, '
+                                        'shut off means SUSPENDED',
+    task_states.RESUMING: _AS_GUEST + '; a suspended or shut off guest is '
+                                      'resumed',
     task_states.POWERING_OFF: 'STOPPED (stop retried or recorded)',
     task_states.POWERING_ON: 'ACTIVE (start retried or recorded)',
     task_states.RESCUING: 'unrescued: ACTIVE or STOPPED; ERROR + fault if '

@@ -20,21 +20,36 @@ for UNPAUSING, when it is paused (the unpause is retried).
 States owned: task_state PAUSING, UNPAUSING, SUSPENDING and RESUMING, in
 any vm_state.
 
-The guest's power state is the truth: the operation either happened on
-the hypervisor before nova-compute died or it did not, and the instance
-is recorded as the guest is (RUNNING: ACTIVE, PAUSED: PAUSED, SUSPENDED:
-SUSPENDED, SHUTDOWN or CRASHED: STOPPED), with that power state, by
-compare-and-swap. Two exceptions keep what the user asked for:
-an UNPAUSING guest that is still paused is unpaused again, as stock nova
-does; and a suspending or resuming guest that is SHUTDOWN is SUSPENDED,
-because libvirt shows a suspended (managed-saved) guest as shut off, and
-a start of a STOPPED instance would throw its saved memory away while a
-resume restores it, or boots the guest if there is nothing to restore.
-A guest that is gone from the hypervisor means ERROR with a fault.
+The guest's power state tells whether the request took effect before
+nova-compute died. Where it did not, the request is re-run, since the
+user asked for it and the engine's gate found that it reached this
+host: a PAUSING or SUSPENDING guest that still runs is paused or
+suspended through pause_instance or suspend_instance (stock nova 34
+records a running PAUSING guest as ACTIVE and drops the pause); an
+UNPAUSING guest still paused is unpaused, as stock nova does; a RESUMING
+guest still SUSPENDED, or SHUTDOWN, is resumed through resume_instance.
+Each of these methods saves by compare-and-swap from the very task state
+found here, and runs under an instance action of its own.
+
+A resume is re-run rather than SUSPENDED recorded because the user asked
+to resume: on libvirt a suspended (managed-saved) guest shows as shut
+off, and a resume restores its saved memory, or boots the guest from its
+disks if there is nothing to restore; resume_instance also brings back
+the vm_state that suspend kept in system_metadata.
+
+Otherwise the instance is recorded as the guest is (RUNNING: ACTIVE,
+PAUSED: PAUSED, SUSPENDED: SUSPENDED, SHUTDOWN or CRASHED: STOPPED),
+with that power state, by compare-and-swap: the operation took effect,
+or the guest went elsewhere. A suspending guest that is SHUTDOWN is the
+exception and is recorded SUSPENDED, because that is how libvirt shows a
+suspended guest, and a start of a STOPPED instance would throw its saved
+memory away while a resume restores it. A guest that is gone from the
+hypervisor means ERROR with a fault.
 
 Nova's normal start-up path then runs (it plugs the VIFs, as for any
-instance in these vm_states); the power state recorded here matches the
-guest, so it does not try to resume the guest on top of that.
+instance in these vm_states); the power state saved here, or by the
+re-run method, matches the guest, so it does not try to resume the
+guest on top of that.
 """
 
 from oslo_log import log as logging
@@ -51,7 +66,19 @@ LOG = logging.getLogger(__name__)
 STATES = frozenset([task_states.PAUSING, task_states.UNPAUSING,
                     task_states.SUSPENDING, task_states.RESUMING])
 
-SUSPEND_STATES = frozenset([task_states.SUSPENDING, task_states.RESUMING])
+# By task_state: the guest power states that show the request did not
+# take effect, the manager method that re-runs it and its action.
+RERUN = {
+    task_states.PAUSING: (frozenset([power_state.RUNNING]),
+                          'pause_instance', instance_actions.PAUSE),
+    task_states.UNPAUSING: (frozenset([power_state.PAUSED]),
+                            'unpause_instance', instance_actions.UNPAUSE),
+    task_states.SUSPENDING: (frozenset([power_state.RUNNING]),
+                             'suspend_instance', instance_actions.SUSPEND),
+    task_states.RESUMING: (frozenset([power_state.SUSPENDED,
+                                      power_state.SHUTDOWN]),
+                           'resume_instance', instance_actions.RESUME),
+}
 
 
 def owns(instance):
@@ -70,16 +97,18 @@ def recover(manager, context, instance):
         base.set_error(context, instance, task_state, base.interrupted(
             instance, reason='the guest is not on the hypervisor'))
         return base.HANDLED
-    if (task_state == task_states.UNPAUSING and
-            current == power_state.PAUSED):
-        LOG.info('Unpause interrupted by a nova-compute restart, retrying '
-                 'it', instance=instance)
-        manager.unpause_instance(
-            base.rerun_context(context, instance, instance_actions.UNPAUSE),
-            instance)
+    not_done, method, action = RERUN[task_state]
+    if current in not_done:
+        LOG.info('%(op)s interrupted by a nova-compute restart before the '
+                 'guest changed (power state %(power)s), retrying it',
+                 {'op': base.operation_of(instance).capitalize(),
+                  'power': current}, instance=instance)
+        getattr(manager, method)(
+            base.rerun_context(context, instance, action), instance)
         return base.CONTINUE
     vm_state = base.VM_STATE_OF_GUEST[current]
-    if task_state in SUSPEND_STATES and current == power_state.SHUTDOWN:
+    if (task_state == task_states.SUSPENDING and
+            current == power_state.SHUTDOWN):
         vm_state = vm_states.SUSPENDED
     LOG.info('%(op)s interrupted by a nova-compute restart, recording the '
              'guest as it is: %(vm_state)s',

@@ -21,14 +21,17 @@ recover-stuck-state.
 States owned: task_state POWERING_OFF in any vm_state (ERROR and
 RESCUED included, which stock nova 34 skips for ERROR) and POWERING_ON.
 
-Differs from the original: the retried stop skips the clean shutdown
-(the guest already had its chance), a guest already in the target power
-state only gets its state recorded, and ERROR and RESCUED instances are
+Differs from the original: a guest already in the target power state
+only gets its state recorded, and ERROR and RESCUED instances are
 covered too.
 
-Otherwise the stop or start is re-run. A stop of a guest that is gone
-ends in STOPPED, which is what the hypervisor shows: the database never
-ends up contradicting the hypervisor.
+Otherwise the stop or start is re-run as the user asked for it. The
+API's stop always asks for a clean shutdown, and the retried stop does
+too: that stop_instance started proves nothing about the guest having
+had its shutdown request, so cutting its power would risk its disks for
+no reason. A stop of a guest that is gone ends in STOPPED, which is what
+the hypervisor shows: the database never ends up contradicting the
+hypervisor.
 """
 
 from oslo_log import log as logging
@@ -71,7 +74,7 @@ def _stop(manager, context, instance, current):
              instance=instance)
     manager.stop_instance(
         base.rerun_context(context, instance, instance_actions.STOP),
-        instance, clean_shutdown=False)
+        instance, clean_shutdown=True)
     return base.HANDLED
 
 

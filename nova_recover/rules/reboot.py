@@ -21,15 +21,30 @@ REBOOT_STARTED(_HARD) on every vm_state that allows a hard reboot
 (ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR). Stock nova 34 skips the
 ERROR ones, so they stay stuck.
 
-Differs from the original: ERROR instances are recovered too, a started
-reboot that left the guest down becomes a hard reboot rather than a
-retry of the same kind, and a guest already running only gets its state
-recorded instead of being rebooted again.
+Differs from the original: ERROR instances are recovered too, a
+started reboot that left the guest down becomes a hard reboot rather
+than a retry of the same kind, and a guest that runs after the driver
+was called only gets its state recorded instead of being rebooted again.
+A running guest in REBOOTING(_HARD) is rebooted, where stock nova 34
+records it as ACTIVE and drops the reboot.
 
-A pending reboot is retried. A reboot that started and left the guest
-down becomes a hard reboot, which brings the guest up from its disks.
-A guest that already runs only needs its state recorded. Either way
-vm_state and power_state agree with the guest afterwards.
+A reboot the driver was not called for yet is retried with its own
+reboot type, whatever the guest's power state: REBOOT_PENDING(_HARD),
+and also REBOOTING(_HARD), because reboot_instance saves the PENDING
+state before it calls the driver, so REBOOTING at start-up (once the
+engine's gate found that the request reached this host) means the guest
+was never rebooted, and a hard reboot asked for a hung guest must not
+be dropped. A soft reboot becomes a hard one where the guest is down, or
+where the vm_state allows no soft reboot; the task state moves to
+REBOOT_PENDING_HARD first, by compare-and-swap, because reboot_instance
+expects a hard task state for a hard reboot (it expects any state of
+the reboot's own kind, REBOOTING(_HARD) included, so the others are
+re-run as they are).
+
+REBOOT_STARTED(_HARD) means the driver was called. A guest that runs
+has rebooted, or is rebooting, and only needs its state recorded; a guest
+left down gets a hard reboot, which brings it up from its disks. Either
+way vm_state and power_state agree with the guest afterwards.
 """
 
 from oslo_log import log as logging
@@ -44,13 +59,16 @@ from nova_recover.recovery import base
 
 LOG = logging.getLogger(__name__)
 
+# Set by the API: reboot_instance has not got as far as its first save.
+REQUESTED = frozenset([task_states.REBOOTING,
+                       task_states.REBOOTING_HARD])
+# Saved by reboot_instance before it calls the driver.
 PENDING = frozenset([task_states.REBOOT_PENDING,
                      task_states.REBOOT_PENDING_HARD])
-STARTED = frozenset([task_states.REBOOTING,
-                     task_states.REBOOTING_HARD,
-                     task_states.REBOOT_STARTED,
+# Saved by reboot_instance just before it calls the driver.
+STARTED = frozenset([task_states.REBOOT_STARTED,
                      task_states.REBOOT_STARTED_HARD])
-STATES = PENDING | STARTED
+STATES = REQUESTED | PENDING | STARTED
 
 
 def owns(instance):
@@ -59,7 +77,8 @@ def owns(instance):
 
 
 def _needs_reboot(instance, current_power_state):
-    if instance.task_state in PENDING:
+    if instance.task_state not in STARTED:
+        # The driver was never called: the guest was not rebooted.
         return True
     return current_power_state != power_state.RUNNING
 

@@ -25,6 +25,7 @@ from unittest import mock
 
 from oslo_utils import timeutils
 
+from nova.compute import power_state
 from nova.compute import rpcapi as compute_rpcapi
 
 from nova_recover.recovery import base as recover_base
@@ -40,6 +41,13 @@ class LostMessageTestCase(base.CrashRestartTestCase):
     def setUp(self):
         super().setUp()
         self.addCleanup(self._stop_sweep)
+
+        def pause(driver, instance):
+            # The fake driver's pause leaves the guest running; a real
+            # hypervisor's pauses it, which is what the sweep reads.
+            driver.instances[instance.uuid].state = power_state.PAUSED
+
+        self.stub_out('nova.virt.fake.FakeDriver.pause', pause)
 
     def _stop_sweep(self):
         sweep.stop(self.computes[base.HOST].manager)
@@ -84,9 +92,17 @@ class LostMessageTestCase(base.CrashRestartTestCase):
                          self._sweep_at(700))
         server = self.api.get_server(server['id'])
         self.assertIsNone(server['OS-EXT-STS:task_state'])
-        # The guest was never paused: the sweep records it as it is.
-        self.assertEqual('ACTIVE', server['status'])
+        # The guest was never paused: the sweep pauses it, as the user
+        # asked, under an action of its own beside the API's.
+        self.assertEqual('PAUSED', server['status'])
+        self.assertEqual(power_state.PAUSED,
+                         server['OS-EXT-STS:power_state'])
         self.assertNotIn('fault', server)
+        self.assertEqual(
+            [{'action': 'pause', 'events': []},
+             {'action': 'pause',
+              'events': [['compute_pause_instance', 'Success']]}],
+            self.actions(server['id'])[-2:])
         self.assertEqual({}, sweep.watched(manager))
 
     def test_background_sweep_recovers_by_itself(self):
@@ -97,7 +113,10 @@ class LostMessageTestCase(base.CrashRestartTestCase):
             time.sleep(0.2)
         server = self.api.get_server(server['id'])
         self.assertIsNone(server['OS-EXT-STS:task_state'])
-        self.assertEqual('ACTIVE', server['status'])
+        self.assertEqual('PAUSED', server['status'])
+        self.assertEqual(power_state.PAUSED,
+                         server['OS-EXT-STS:power_state'])
+        self.assertNotIn('fault', server)
 
     def test_request_arriving_during_the_sweep_wins(self):
         server, cast = self._pause_lost()

@@ -30,6 +30,7 @@ import time
 from oslo_log import log as logging
 from testtools import content
 
+from nova.compute import power_state
 from nova.tests.functional.api import client as api_client
 
 from nova_recover.recovery import sweep
@@ -313,25 +314,42 @@ class InterruptedEventTestCase(base.CrashRestartTestCase):
     RECOVER = True
 
     def _events(self, server_id, action):
+        """The events of each instance action named action, newest first."""
+        found = []
         for entry in self.api.get_instance_actions(server_id):
             if entry['action'] == action:
                 details = self.api.get_instance_action_details(
                     server_id, entry['request_id'])
-                return sorted(details['events'],
-                              key=lambda event: event['start_time'])
-        return []
+                found.append(sorted(details['events'],
+                                    key=lambda event: event['start_time']))
+        return found
 
     def test_interrupted_pause_event_is_closed(self):
+        """The pause died before the guest paused, so start-up re-runs it
+
+        under an action of its own, and the interrupted event ends Error.
+        """
+
+        def pause(driver, instance):
+            # The fake driver's pause leaves the guest running.
+            driver.instances[instance.uuid].state = power_state.PAUSED
+
+        self.stub_out('nova.virt.fake.FakeDriver.pause', pause)
         server = self.create_server()
         with self.crash_during('pause'):
             self.api.post_server_action(server['id'], {'pause': None})
-        self._wait_for_state_change(server, 'ACTIVE')
-        (event,) = self._events(server['id'], 'pause')
+        server = self._wait_for_state_change(server, 'PAUSED')
+        self.assertEqual(power_state.PAUSED,
+                         server['OS-EXT-STS:power_state'])
+        self.assertNotIn('fault', server)
+        rerun, (event,) = self._events(server['id'], 'pause')
         self.assertEqual('compute_pause_instance', event['event'])
         self.assertEqual('Error', event['result'])
         self.assertIsNotNone(event['finish_time'])
         self.assertIn('Interrupted by a nova-compute restart',
                       event.get('details') or '')
+        self.assertEqual([('compute_pause_instance', 'Success')],
+                         [(e['event'], e['result']) for e in rerun])
 
     def test_rerun_keeps_its_own_result(self):
         """The re-run runs under an action of its own, so nova's finding

@@ -88,8 +88,8 @@ class ControlsTestCase(base.InitInstanceTestCase):
         instance = self._instance(task_states.POWERING_OFF)
         with mock.patch.object(self.compute, 'stop_instance') as mock_stop:
             self.compute._init_instance(self.context, instance)
-        # Nova's own start-up retries the stop with its own context and a
-        # clean shutdown; the rule would not.
+        # Nova's own start-up retries the stop with its own context, not
+        # under an action of its own as the rule would.
         mock_stop.assert_called_once_with(self.context, instance, True)
         self.mock_rerun_action.assert_not_called()
         self.mock_queued.assert_not_called()
@@ -99,7 +99,7 @@ class ControlsTestCase(base.InitInstanceTestCase):
         instance = self._instance(task_states.POWERING_OFF)
         with mock.patch.object(self.compute, 'stop_instance') as mock_stop:
             self.compute._init_instance(self.context, instance)
-        self.assertRerun(mock_stop, instance, 'stop', clean_shutdown=False)
+        self.assertRerun(mock_stop, instance, 'stop', clean_shutdown=True)
 
     def test_unknown_rule_name_is_refused(self):
         self.flags(disabled_rules=['powering', 'pwoering'], group='recover')

@@ -58,16 +58,18 @@ class PoweringRecoveryTestCase(base.InitInstanceTestCase):
 
     @ddt.data(vm_states.ACTIVE, vm_states.RESCUED, vm_states.PAUSED,
               vm_states.SUSPENDED, vm_states.ERROR)
-    def test_powering_off_running_retries_stop(self, vm_state):
-        """ERROR+POWERING_OFF: stock nova 34 returns early for ERROR and
+    def test_powering_off_running_retries_clean_stop(self, vm_state):
+        """The stop is retried as the API asked for it: a clean shutdown.
 
-        leaves it stuck. Stock retries the others with a clean shutdown;
-        the rule does not, the guest already had its chance.
+        The rule used to retry it with clean_shutdown=False, a power cut,
+        although POWERING_OFF only proves that stop_instance started, not
+        that the guest ever got its shutdown request. ERROR+POWERING_OFF:
+        stock nova 34 returns early for ERROR and leaves it stuck.
         """
         instance, mock_stop, mock_start, mock_save = self._init(
             task_states.POWERING_OFF, vm_state, power_state.RUNNING)
         self.assertRerun(mock_stop, instance, instance_actions.STOP,
-                         clean_shutdown=False)
+                         clean_shutdown=True)
         mock_start.assert_not_called()
         mock_save.assert_not_called()
         self.mock_plug.assert_not_called()

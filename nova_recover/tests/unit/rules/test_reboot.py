@@ -17,8 +17,11 @@ import ddt
 from nova.compute import instance_actions
 from nova.compute import power_state
 from nova.compute import task_states
+from nova.compute import utils as compute_utils
 from nova.compute import vm_states
 from nova import exception
+from nova.network import model as network_model
+from nova import objects
 from nova import test
 from nova.virt import hardware
 
@@ -114,6 +117,113 @@ class RebootRecoveryTestCase(base.InitInstanceTestCase):
             task_states.REBOOT_PENDING_HARD, vm_state, power, 'HARD')
         mock_save.assert_not_called()
 
+    # Requested: reboot_instance died before its first save, so the driver
+    # was never called and the reboot is retried whatever the guest does.
+
+    def test_rebooting_active_running_retries_soft(self):
+        """A soft reboot that reached the host is retried, not dropped.
+
+        The rule used to take a running guest in REBOOTING for rebooted
+        and record ACTIVE, but reboot_instance saves REBOOT_PENDING before
+        it calls the driver: REBOOTING means the guest never rebooted.
+        """
+        _instance, mock_save = self._assert_retried(
+            task_states.REBOOTING, vm_states.ACTIVE, power_state.RUNNING,
+            'SOFT')
+        mock_save.assert_not_called()
+
+    @ddt.data(vm_states.STOPPED, vm_states.PAUSED, vm_states.SUSPENDED,
+              vm_states.ERROR)
+    def test_rebooting_running_not_soft_rebootable_becomes_hard(
+            self, vm_state):
+        """A running guest in REBOOTING was recorded ACTIVE, not rebooted.
+
+        A soft reboot is not allowed from these vm_states, so the retry
+        is hard.
+        """
+        self._assert_became_hard(task_states.REBOOTING, vm_state,
+                                 power_state.RUNNING)
+
+    @ddt.data(*VM_STATES)
+    def test_rebooting_hard_running_retries_hard(self, vm_state):
+        """A hard reboot of a running (maybe hung) guest is retried.
+
+        The rule used to record ACTIVE for a running guest in
+        REBOOTING_HARD, so a hard reboot sent to a hung guest did nothing.
+        """
+        _instance, mock_save = self._assert_retried(
+            task_states.REBOOTING_HARD, vm_state, power_state.RUNNING,
+            'HARD')
+        mock_save.assert_not_called()
+
+    def _init_rerun(self, task_state, reboot_type):
+        """Start up with the real reboot_instance, against a database that
+
+        checks every compare-and-swap; return the instance, the driver's
+        reboot and the task states the database went through.
+        """
+        self.mock_get_info.return_value = hardware.InstanceInfo(
+            state=power_state.RUNNING)
+        instance = self._instance(task_state)
+        db = [task_state]
+
+        def save(expected_task_state=None, **kwargs):
+            if expected_task_state is not None:
+                expected = expected_task_state
+                if not isinstance(expected, (list, tuple)):
+                    expected = [expected]
+                if db[-1] not in expected:
+                    raise exception.UnexpectedTaskStateError(
+                        instance_uuid=instance.uuid, expected=expected,
+                        actual=db[-1])
+            db.append(instance.task_state)
+
+        with test.nested(
+            mock.patch.object(instance, 'save', side_effect=save),
+            mock.patch.object(objects.BlockDeviceMappingList,
+                              'get_by_instance_uuid',
+                              return_value=objects.BlockDeviceMappingList(
+                                  objects=[])),
+            mock.patch.object(self.compute.network_api,
+                              'get_instance_nw_info',
+                              return_value=network_model.NetworkInfo()),
+            mock.patch.object(self.compute.share_manager, 'get_share_info'),
+            # Notifications read fields a test instance has not loaded.
+            mock.patch.object(self.compute, '_notify_about_instance_usage'),
+            mock.patch.object(compute_utils, 'notify_about_instance_action'),
+            mock.patch.object(self.compute.driver, 'reboot'),
+        ) as (_save, _bdms, _nw_info, _shares, _usage, _action,
+              mock_driver_reboot):
+            self.compute._init_instance(self.context, instance)
+        return instance, mock_driver_reboot, db
+
+    @ddt.data((task_states.REBOOTING, 'SOFT'),
+              (task_states.REBOOTING_HARD, 'HARD'))
+    @ddt.unpack
+    def test_rebooting_rerun_passes_its_own_compare_and_swap(
+            self, task_state, reboot_type):
+        """reboot_instance accepts REBOOTING(_HARD) as it finds it.
+
+        Its first save expects any task state of the reboot's kind, so the
+        retry reaches the driver and ends ACTIVE; the rule used to record
+        ACTIVE without calling the driver at all.
+        """
+        instance, mock_driver_reboot, db = self._init_rerun(task_state,
+                                                            reboot_type)
+        mock_driver_reboot.assert_called_once_with(
+            mock.ANY, instance, mock.ANY, reboot_type,
+            block_device_info=mock.ANY, accel_info=mock.ANY,
+            share_info=mock.ANY, bad_volumes_callback=mock.ANY)
+        pending, started = (
+            (task_states.REBOOT_PENDING, task_states.REBOOT_STARTED)
+            if reboot_type == 'SOFT' else
+            (task_states.REBOOT_PENDING_HARD,
+             task_states.REBOOT_STARTED_HARD))
+        self.assertEqual([task_state, pending, started, None], db)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.assertEqual(power_state.RUNNING, instance.power_state)
+        self.mock_fault.assert_not_called()
+
     # Started, guest not running: a hard reboot brings it up.
 
     @ddt.idata((t, vm, p)
@@ -143,7 +253,8 @@ class RebootRecoveryTestCase(base.InitInstanceTestCase):
         self._assert_retried(task_states.REBOOTING_HARD, vm_states.ERROR,
                              power_state.SHUTDOWN, 'HARD')
 
-    # Started, guest running: only the state is recorded.
+    # Started, guest running: the driver was called, only the state is
+    # recorded.
 
     @ddt.idata((t, vm) for t in sorted(reboot.STARTED) for vm in VM_STATES)
     @ddt.unpack
@@ -151,12 +262,13 @@ class RebootRecoveryTestCase(base.InitInstanceTestCase):
                                                   vm_state):
         self._assert_settled(task_state, vm_state)
 
-    def test_error_rebooting_hard_guest_running_settles_active(self):
-        """Stock nova 34 leaves ERROR+REBOOTING_HARD stuck even when the
+    def test_error_reboot_started_hard_guest_running_settles_active(self):
+        """Stock nova 34 leaves ERROR+REBOOT_STARTED_HARD stuck even when
 
-        guest came up.
+        the guest came up.
         """
-        self._assert_settled(task_states.REBOOTING_HARD, vm_states.ERROR)
+        self._assert_settled(task_states.REBOOT_STARTED_HARD,
+                             vm_states.ERROR)
 
     # Lost races: the request that won goes on, nothing is recorded.
 
