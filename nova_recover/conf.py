@@ -35,8 +35,11 @@ recover_opts = [
                     'before; a request recorded after the RPC server '
                     'started must also be this old. The deferred sweep '
                     'then recovers the instance as if the request had '
-                    'reached this host and died. Keep it well above the '
-                    'time a busy message queue takes to deliver a cast.'),
+                    'reached this host and died. It also stops waiting, '
+                    'with a warning, for a request that lies too far back '
+                    'among the instance actions to ever be read. Keep it '
+                    'well above the time a busy message queue takes to '
+                    'deliver a cast.'),
     cfg.IntOpt('sweep_interval',
                default=60,
                min=1,

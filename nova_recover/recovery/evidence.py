@@ -48,9 +48,9 @@ for its newest READ_LIMIT actions plus one per action from the newest
 down to the matching one, so two in the common case and at most 1 +
 MAX_ACTIONS. Actions that only the API records (lock, unlock, see
 API_ONLY) are neither read nor counted. A request further back than
-that is unreadable for good (TooFarBack). At start-up those reads are
-made beside init_host, all candidates at once, for one more round trip
-per start-up (read_ahead.py).
+that is unreadable for good (TooFarBack), which the deferred sweep ages
+out. At start-up those reads are made beside init_host, all candidates
+at once, for one more round trip per start-up (read_ahead.py).
 """
 
 import collections

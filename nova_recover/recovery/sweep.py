@@ -39,7 +39,11 @@ grace too. For a request recorded before serving, which is every
 request start-up saw, the serving wait is the shorter one and decides.
 
 Evidence that cannot be read (the conductor is down...) keeps the
-instance waiting.
+instance waiting. Evidence that can never be read, because the request
+lies further back in the instance's actions than evidence.py reads
+(evidence.TooFarBack), would keep it waiting forever: once the service
+has served for the grace, such an instance is recovered as lost, with a
+warning.
 
 It starts on the first instance that start-up leaves alone, never blocks
 start-up, makes a pass every ``[recover] sweep_interval`` seconds (and
@@ -239,7 +243,21 @@ def _sweep_instance(manager, context, uuid, task_state, recover, grace,
     operation = evidence.API_SET.get(task_state)
     if operation is None:
         return SETTLED
-    record = evidence.load(context, instance, operation.actions)
+    try:
+        record = evidence.load(context, instance, operation.actions)
+    except evidence.TooFarBack as exc:
+        # Unreadable for good: waiting longer cannot tell more.
+        if not _lost(serving_for, exc.requested, grace):
+            return WAITING
+        LOG.warning('The %(op)s request lies too far back among the '
+                    'instance actions to tell whether it reached this '
+                    'host (%(error)s), and this service has consumed its '
+                    'queue for %(served)d seconds; recovering the instance '
+                    'as if the request had died here',
+                    {'op': base.operation_of(instance), 'error': exc,
+                     'served': serving_for}, instance=instance)
+        recover(manager, context, instance)
+        return RECOVERED
     if evidence.reached(record, operation, manager.host):
         # The request reached this running service: it is its job now.
         return ARRIVED

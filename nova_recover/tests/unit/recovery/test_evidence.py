@@ -615,6 +615,17 @@ class ReadAheadTestCase(EvidenceBase):
         self.assertIsNotNone(self._take(queued))
         self.assertFalse(self.queued(reached))
 
+    def test_too_far_back_is_taken_as_read(self):
+        """Reading again would only find the same: no second read."""
+        reached, queued = self._candidates()
+        for _ in range(evidence.MAX_ACTIONS):
+            self._request(queued, COMPUTE_ACTION)
+        self._start()
+        del self.shape.round_trips[:]
+        self.assertRaises(evidence.TooFarBack, self._take, queued)
+        self.assertIsNotNone(self._take(reached))
+        self.assertEqual([], self.shape.round_trips)
+
     def test_list_failure_reads_nothing_ahead(self):
         reached, _queued = self._candidates()
         with mock.patch.object(

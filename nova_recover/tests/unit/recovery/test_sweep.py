@@ -26,6 +26,7 @@ from nova import context as nova_context
 from nova import objects
 from nova import test
 
+from nova_recover.recovery import evidence
 from nova_recover.recovery import sweep
 from nova_recover.tests import fixtures as recover_fixtures
 
@@ -251,6 +252,54 @@ class SweepTestCase(test.TestCase):
         self.assertFalse(state.wakeup.is_set())
         self.mock_thread.assert_not_called()
         self.assertEqual({}, sweep.sweep_once(other, self.context))
+
+    def _too_far_back(self, instance):
+        for _ in range(evidence.MAX_ACTIONS):
+            objects.InstanceAction.action_start(
+                nova_context.RequestContext('u', 'p', is_admin=True),
+                instance.uuid, instance_actions.ATTACH_INTERFACE,
+                want_result=False)
+
+    def test_too_far_back_ages_out_with_a_warning(self):
+        """Unreadable for good: after the grace it is waited for no more."""
+        instance = self._instance(task_states.PAUSING)
+        self._too_far_back(instance)
+        self._left_alone(instance, serving=False)
+        self._serving_at(10)
+        self.assertEqual({instance.uuid: sweep.WAITING},
+                         self._pass(GRACE + 9))
+        self.assertEqual([], self.recovered)
+        self.assertNotIn('too far back', self.stdlog.logger.output)
+        self.assertEqual({instance.uuid: sweep.RECOVERED},
+                         self._pass(GRACE + 10))
+        self.assertEqual([instance.uuid], self.recovered)
+        self.assertIn('WARNING [nova_recover.recovery.sweep] The pause '
+                      'request lies too far back', self.stdlog.logger.output)
+        self.assertEqual({}, sweep.watched(self.manager))
+
+    def test_too_far_back_waits_for_the_queue_to_be_read(self):
+        instance = self._instance(task_states.PAUSING)
+        self._too_far_back(instance)
+        self._left_alone(instance, serving=False)
+        self.assertEqual({instance.uuid: sweep.WAITING},
+                         self._pass(GRACE * 10))
+        self.assertEqual([], self.recovered)
+
+    def test_beyond_the_read_limit_ages_out(self):
+        """Not even the request's action was read: served time alone."""
+        instance = self._instance(task_states.PAUSING)
+        for _ in range(3):
+            objects.InstanceAction.action_start(
+                nova_context.RequestContext('u', 'p', is_admin=True),
+                instance.uuid, instance_actions.LOCK, want_result=False)
+        self._left_alone(instance, serving=False)
+        self._serving_at(0)
+        with mock.patch.object(evidence, 'READ_LIMIT', 3):
+            self.assertEqual({instance.uuid: sweep.WAITING},
+                             self._pass(GRACE - 1))
+            self.assertEqual({instance.uuid: sweep.RECOVERED},
+                             self._pass(GRACE))
+        self.assertEqual([instance.uuid], self.recovered)
 
     def test_stopped_service_ends_the_sweep(self):
         self.assertFalse(sweep.stopped(self.manager))
