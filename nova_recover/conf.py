@@ -25,21 +25,30 @@ recover_opts = [
     cfg.IntOpt('queued_request_grace',
                default=600,
                min=0,
-               help='Seconds after which a request that the API recorded '
+               help='Seconds that this nova-compute must have consumed '
+                    'its message queue, counted on its monotonic clock '
+                    'from when nova started its RPC server (after '
+                    'init_host), before a request that the API recorded '
                     'for this host, and that no compute service started, '
-                    'is taken as lost rather than queued. The deferred '
-                    'sweep then recovers the instance as if the request '
-                    'had reached this host and died. Keep it well above '
-                    'the time a busy message queue takes to deliver a '
-                    'cast.'),
+                    'is taken as lost rather than queued. However long '
+                    'the service was down, no request is taken as lost '
+                    'before; a request recorded after the RPC server '
+                    'started must also be this old. The deferred sweep '
+                    'then recovers the instance as if the request had '
+                    'reached this host and died. It also stops waiting, '
+                    'with a warning, for a request that lies too far back '
+                    'among the instance actions to ever be read. Keep it '
+                    'well above the time a busy message queue takes to '
+                    'deliver a cast.'),
     cfg.IntOpt('sweep_interval',
                default=60,
                min=1,
                help='Seconds between two passes of the deferred sweep that '
                     'looks for lost requests. The sweep only runs while '
                     'instances that start-up left for a queued request '
-                    'are still waiting, and its first pass comes this '
-                    'long after start-up.'),
+                    'are still waiting: its first pass comes this long '
+                    'after start-up left the first one, with one more as '
+                    'soon as the RPC server started.'),
     cfg.BoolOpt('dry_run',
                 default=False,
                 help='Log what start-up recovery would do to each '

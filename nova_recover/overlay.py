@@ -12,6 +12,11 @@
 
 """Wrap nova's ComputeManager._init_instance with the recovery engine.
 
+init_host and post_start_hook are wrapped too: the first to check the
+options before any instance and sum up after the last, the second to
+tell the engine when nova has started the RPC server(s), from which the
+deferred sweep counts the grace of a request still queued.
+
 Installing is an explicit call (the ``nova-compute-recover`` console
 script makes it before nova-compute starts), never an import side
 effect. It checks everything before it touches nova, so it either
@@ -30,11 +35,20 @@ EXPECTED_PARAMETERS = ('self', 'context', 'instance')
 # init_host is wrapped too, to check the [recover] options before any
 # instance is touched and to log the summary line at its end.
 EXPECTED_INIT_HOST_PARAMETERS = ('self', 'service_ref')
+# post_start_hook is wrapped to tell the engine that nova started the RPC
+# server(s): Service.start calls it right after rpcserver.start(). Nova
+# 34's ComputeManager inherits it from nova.manager.Manager, so the
+# wrapper is defined on ComputeManager and uninstall deletes it again.
+EXPECTED_POST_START_HOOK_PARAMETERS = ('self',)
 _MARK = '_nova_recover_wrapper'
+# What ComputeManager's own __dict__ held before install: its own
+# post_start_hook, or _INHERITED when it had none.
+_INHERITED = object()
 
 _lock = threading.Lock()
 _original = None
 _original_init_host = None
+_original_post_start_hook = None
 
 
 class InstallRefused(Exception):
@@ -109,6 +123,20 @@ def _wrap_init_host(original):
     return init_host
 
 
+def _wrap_post_start_hook(original):
+    from nova_recover.recovery import engine
+
+    @functools.wraps(original)
+    def post_start_hook(self):
+        # First: the RPC server(s) already run, and the original may be
+        # someone else's wrapper that takes its time.
+        engine.serving(self)
+        return original(self)
+
+    setattr(post_start_hook, _MARK, post_start_hook)
+    return post_start_hook
+
+
 def _is_ours(func):
     return func is not None and getattr(func, _MARK, None) is func
 
@@ -123,12 +151,13 @@ def is_installed():
 
 
 def install():
-    """Wrap _init_instance; a second call changes nothing.
+    """Wrap _init_instance, init_host and post_start_hook; a second call
+    changes nothing.
 
     :raises InstallRefused: nova is missing, of an unsupported version, or
         its _init_instance is not the one the rules were written for.
     """
-    global _original, _original_init_host
+    global _original, _original_init_host, _original_post_start_hook
     with _lock:
         cls = _manager_class()
         current = cls.__dict__['_init_instance']
@@ -136,20 +165,31 @@ def install():
             return
         # Wrap what is there now, not an original saved by an earlier
         # install: someone may have wrapped nova since we were uninstalled.
+        # Everything is checked before anything is changed.
         _check_signature(current)
         init_host = cls.__dict__['init_host']
         if not _is_ours(init_host):
             _check_signature(init_host, 'init_host',
                              EXPECTED_INIT_HOST_PARAMETERS)
+        own_hook = cls.__dict__.get('post_start_hook', _INHERITED)
+        if not _is_ours(own_hook):
+            # The inherited one when ComputeManager has none of its own.
+            hook = cls.post_start_hook
+            _check_signature(hook, 'post_start_hook',
+                             EXPECTED_POST_START_HOOK_PARAMETERS)
+        if not _is_ours(init_host):
             _original_init_host = init_host
             cls.init_host = _wrap_init_host(init_host)
+        if not _is_ours(own_hook):
+            _original_post_start_hook = own_hook
+            cls.post_start_hook = _wrap_post_start_hook(hook)
         wrapper = _wrap(current)
         _original = current
         cls._init_instance = wrapper
 
 
 def uninstall():
-    """Put nova's original back, unless someone wrapped us since."""
+    """Put nova's originals back, unless someone wrapped us since."""
     with _lock:
         if _original is None:
             return
@@ -159,6 +199,13 @@ def uninstall():
         if (_original_init_host is not None and
                 _is_ours(cls.__dict__.get('init_host'))):
             cls.init_host = _original_init_host
+        if (_original_post_start_hook is not None and
+                _is_ours(cls.__dict__.get('post_start_hook'))):
+            if _original_post_start_hook is _INHERITED:
+                # Back to nova.manager.Manager's, as before install.
+                del cls.post_start_hook
+            else:
+                cls.post_start_hook = _original_post_start_hook
 
 
 def original():

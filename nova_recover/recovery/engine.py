@@ -319,3 +319,12 @@ def _fail(context, instance, task_state, exc):
                       'start-up recovery; leaving it as it is',
                       instance=instance)
         return base.FAILED
+
+
+def serving(manager):
+    """Nova started the manager's RPC server(s): queued requests now flow.
+
+    The deferred sweep counts the grace of a held request from here.
+    """
+    from nova_recover.recovery import sweep
+    sweep.serving(manager)

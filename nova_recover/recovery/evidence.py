@@ -44,10 +44,13 @@ request and the deferred sweep (sweep.py).
 
 Cost, in conductor round trips: none for an instance without a
 task_state or with a state only nova-compute sets; for a candidate, one
-for its actions plus one per action from the newest down to the matching
-one, so two in the common case and at most 1 + MAX_ACTIONS. At start-up
-those are made beside init_host, all candidates at once, for one more
-round trip per start-up (read_ahead.py).
+for its newest READ_LIMIT actions plus one per action from the newest
+down to the matching one, so two in the common case and at most 1 +
+MAX_ACTIONS. Actions that only the API records (lock, unlock, see
+API_ONLY) are neither read nor counted. A request further back than
+that is unreadable for good (TooFarBack), which the deferred sweep ages
+out. At start-up those reads are made beside init_host, all candidates
+at once, for one more round trip per start-up (read_ahead.py).
 """
 
 import collections
@@ -174,9 +177,24 @@ INTERRUPTED = 'Interrupted by a nova-compute restart'
 LOST_EVENT = 'compute_request_lost'
 LOST = ('The request never reached nova-compute on this host and was '
         'dropped; the server is as it was before it')
-# Actions read at most, newest first, to find the request's own: past
-# that the evidence is taken as unreadable, and so as possibly queued.
+# Actions whose events are read at most, newest first, down to and
+# including the request's own: past that the evidence is unreadable
+# (TooFarBack), and so the request possibly queued.
 MAX_ACTIONS = 5
+# Actions that nova records without ever running a compute manager
+# method for them: lock and unlock run in the API (their events are
+# api_lock and api_unlock), os-resetState too. They carry no compute
+# event of a request, so their events are not read and they do not count
+# toward MAX_ACTIONS: a user may lock and unlock a server as often as
+# they like while a request is queued for it. (A start-up re-run that
+# attached its event to one of them, as nova does with the last action
+# when it finds none by request id, goes unseen: the request then reads
+# as queued, never as started.)
+API_ONLY = frozenset([actions.LOCK, actions.UNLOCK, actions.RESET_STATE])
+# Actions asked of nova-conductor at most, newest first: MAX_ACTIONS
+# plus room for API-only ones. A full list without the request's action
+# means the request lies further back (TooFarBack), not that it has none.
+READ_LIMIT = 50
 
 _CACHE = '_nova_recover_evidence'
 
@@ -188,6 +206,18 @@ Event = collections.namedtuple(
 
 class Unreadable(Exception):
     """The evidence could not be read; nothing may be concluded."""
+
+
+class TooFarBack(Unreadable):
+    """The request lies further back than is read, now and for good.
+
+    ``requested`` is the request's start time when its action was among
+    those read, else None.
+    """
+
+    def __init__(self, message, requested=None):
+        super().__init__(message)
+        self.requested = requested
 
 
 class Record(object):
@@ -215,6 +245,10 @@ class Record(object):
         """The actions from the newest down to and including action."""
         return self.actions[:self.actions.index(action) + 1]
 
+    def full(self):
+        """Whether older actions may exist beyond those read."""
+        return len(self.actions) >= READ_LIMIT
+
 
 def needs_evidence(instance):
     """Whether queued() has to read anything for this instance."""
@@ -229,9 +263,9 @@ def queued(manager, context, instance, record=None):
     nothing shows that the request reached this host. ``record``, if
     given, is the instance's evidence as read ahead (read_ahead.py).
 
-    :raises Unreadable: the conductor could not be asked, or the request
-        lies further back than MAX_ACTIONS; the caller must then treat
-        the request as possibly queued.
+    :raises Unreadable: the conductor could not be asked, or (TooFarBack)
+        the request lies further back than MAX_ACTIONS or READ_LIMIT; the
+        caller must then treat the request as possibly queued.
     """
     if not needs_evidence(instance):
         return False
@@ -245,25 +279,31 @@ def queued(manager, context, instance, record=None):
 def load(context, instance, names):
     """Read the instance's actions and the events that may prove names.
 
-    One round trip for the actions, then one per action from the newest
-    down to the newest one named in names.
+    One round trip for the newest READ_LIMIT actions, then one per action
+    from the newest down to the newest one named in names, API-only
+    actions (API_ONLY) left out.
     """
     try:
         action_list = [
             Action(a.id, a.action, a.request_id, a.start_time or a.created_at,
                    a.user_id)
             for a in objects.InstanceActionList.get_by_instance_uuid(
-                context, instance.uuid)]
+                context, instance.uuid, limit=READ_LIMIT)]
         record = Record(instance.uuid,
                         instance.updated_at or instance.created_at,
                         action_list)
         target = record.latest(names)
         if target is None:
+            if names and record.full():
+                raise TooFarBack('no %s request among the newest %d actions'
+                                 % ('/'.join(names), READ_LIMIT))
             return record
-        wanted = record.actions_since(target)
+        wanted = [action for action in record.actions_since(target)
+                  if action.action not in API_ONLY]
         if len(wanted) > MAX_ACTIONS:
-            raise Unreadable('%d actions recorded since the %s request'
-                             % (len(wanted) - 1, target.action))
+            raise TooFarBack('%d actions recorded since the %s request'
+                             % (len(wanted) - 1, target.action),
+                             requested=target.start_time)
         for action in wanted:
             _read_events(context, record, action)
     except Unreadable:
@@ -339,7 +379,9 @@ def close_interrupted(manager, context, instance, task_state):
     record = getattr(manager, _CACHE, {}).get(instance.uuid)
     if record is None:
         record = load(context, instance, ())
-        for action in record.actions[:MAX_ACTIONS]:
+        readable = [action for action in record.actions
+                    if action.action not in API_ONLY]
+        for action in readable[:MAX_ACTIONS]:
             _read_events(context, record, action)
             if action.user_id and any(
                     event.action_id == action.id and event.event in names and

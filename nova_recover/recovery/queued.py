@@ -17,7 +17,8 @@ instance it found in a transitional state, and so threw away a request
 cast while nova-compute was down. Here an instance whose request shows
 no sign of having reached this host (evidence.py) is held back from
 recovery and watched by the deferred sweep (sweep.py), which recovers it
-only once the request is older than ``[recover] queued_request_grace``.
+only once this service has consumed its queue for ``[recover]
+queued_request_grace`` and the request still has not arrived.
 Evidence that cannot be read proves nothing, so it holds the instance
 back too: unknown is never "started". The evidence of every instance
 that needs it is read at once, beside start-up (read_ahead.py). Once an

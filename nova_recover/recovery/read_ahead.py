@@ -24,7 +24,10 @@ of reading it.
 A record is only taken by an instance that is as it was when the list
 was read (the same task_state and updated_at): one that a newer request
 changed is read again, as is one that the read-ahead failed to read or
-is still reading after a round trip's timeout. The read-ahead never
+is still reading after a round trip's timeout. A request found too far
+back (evidence.TooFarBack) is the one failure that reading again cannot
+change, so the instance takes that answer as it would a record, and is
+held for the sweep as if it had read it itself. The read-ahead never
 decides anything itself, so its failures cost time, never a wrong
 answer.
 """
@@ -59,6 +62,8 @@ class _Slot(object):
         self.updated_at = instance.updated_at
         self.done = threading.Event()
         self.record = None
+        # evidence.TooFarBack, which reading again would raise again.
+        self.error = None
 
 
 def start(manager, context):
@@ -97,6 +102,8 @@ def _read(context, share):
         try:
             operation = evidence.API_SET[instance.task_state]
             slot.record = evidence.load(context, instance, operation.actions)
+        except evidence.TooFarBack as exc:
+            slot.error = exc
         except Exception as exc:
             LOG.debug('Reading ahead failed (%s); the instance reads its '
                       'own evidence', exc, instance=instance)
@@ -105,7 +112,10 @@ def _read(context, share):
 
 
 def take(manager, instance):
-    """The evidence read ahead for the instance, or None to read it now."""
+    """The evidence read ahead for the instance, or None to read it now.
+
+    :raises evidence.TooFarBack: as evidence.load did when reading ahead.
+    """
     slots = getattr(manager, _STATE, None) or {}
     slot = slots.pop(instance.uuid, None)
     if slot is None:
@@ -116,4 +126,6 @@ def take(manager, instance):
         return None
     if not slot.done.wait(CONF.rpc_response_timeout):
         return None
+    if slot.error is not None:
+        raise slot.error
     return slot.record

@@ -15,22 +15,46 @@
 Start-up leaves an instance alone when its request may still be queued
 (see evidence.py). If the message was lost instead (the API died after
 its cast, the queue was purged...), nothing would ever settle the
-instance. The sweep watches exactly those instances: once a request is
-older than ``[recover] queued_request_grace`` and still shows no compute
-event on this host, it runs the start-up recovery on the instance, as if
-the request had reached this host and died. Evidence that cannot be
-read (the conductor is down...) keeps the instance waiting: unknown is
-never "started".
+instance. The sweep watches exactly those instances and runs the
+start-up recovery on one, as if its request had reached this host and
+died, once the request is lost.
+
+A request is lost only when this service has been consuming its queue
+for ``[recover] queued_request_grace`` seconds and the request still
+shows no compute event on this host. Nova starts the RPC server only
+after init_host and pre_start_hook, and a queued request may have been
+cast long before (the outage of a maintenance reboot can be longer than
+the grace), so the request's own age says nothing about how long it has
+been deliverable. The wait is measured on this host's monotonic clock
+from ``serving()``, which the overlay calls from the manager's
+post_start_hook, right after nova started the RPC server(s); until then
+every watched instance is waiting, whatever its age: unknown is never
+"started", and a queue not yet read is no proof of loss.
+
+The request's own age still counts, as a second condition: a request
+cannot have waited on the queue longer than it has existed, so one
+recorded after the service started serving (the instance went through
+another request and back into the same task_state) is given its full
+grace too. For a request recorded before serving, which is every
+request start-up saw, the serving wait is the shorter one and decides.
+
+Evidence that cannot be read (the conductor is down...) keeps the
+instance waiting. Evidence that can never be read, because the request
+lies further back in the instance's actions than evidence.py reads
+(evidence.TooFarBack), would keep it waiting forever: once the service
+has served for the grace, such an instance is recovered as lost, with a
+warning.
 
 It starts on the first instance that start-up leaves alone, never blocks
-start-up, makes its first pass ``[recover] sweep_interval`` seconds later
-and stops when nothing is left to watch or when the service stops (nova's
-cleanup_host closes the manager's instance events). Each change is a
-compare-and-swap on the task_state, so a request that arrives meanwhile
-wins.
+start-up, makes a pass every ``[recover] sweep_interval`` seconds (and
+one when serving starts) and stops when nothing is left to watch or when
+the service stops (nova's cleanup_host closes the manager's instance
+events). Each change is a compare-and-swap on the task_state, so a
+request that arrives meanwhile wins.
 """
 
 import threading
+import time
 
 from oslo_log import log as logging
 from oslo_utils import timeutils
@@ -58,6 +82,9 @@ ARRIVED = 'arrived'
 SETTLED = 'settled'
 RECOVERED = 'recovered'
 
+# This host's monotonic clock: the serving wait must not jump with NTP.
+_clock = time.monotonic
+
 
 class Sweep(object):
 
@@ -69,6 +96,8 @@ class Sweep(object):
         self.wakeup = threading.Event()
         self.halted = False
         self.thread = None
+        # _clock() when nova started the RPC server(s), or None before.
+        self.serving_started = None
 
     def add(self, instance, recover):
         with self.lock:
@@ -96,17 +125,48 @@ class Sweep(object):
                     return
 
 
+def _state(manager):
+    sweep = getattr(manager, _SWEEP, None)
+    if sweep is None:
+        sweep = Sweep(manager)
+        setattr(manager, _SWEEP, sweep)
+    return sweep
+
+
 def watch(manager, instance, recover):
     """Keep an eye on an instance that start-up left for its request.
 
     :param recover: ``recover(manager, context, instance)``, called once
         the request is taken as lost (the engine's recover_lost).
     """
+    _state(manager).add(instance, recover)
+
+
+def serving(manager):
+    """Note that the service now consumes its queue, and wake the sweep.
+
+    Called once nova started the manager's RPC server(s) (the overlay's
+    post_start_hook). No request is taken as lost before this call, and
+    the grace is counted from it. A second call (the RPC server started
+    again) counts from the later one: the queue was not read in between.
+    """
+    sweep = _state(manager)
+    with sweep.lock:
+        sweep.serving_started = _clock()
+        running = sweep.thread is not None and sweep.thread.is_alive()
+    if running:
+        # A pass now drops what settled or arrived during start-up and
+        # starts the interval afresh; nothing can be lost yet.
+        sweep.wakeup.set()
+
+
+def served(manager):
+    """Seconds this service has consumed its queue, or None if not yet."""
     sweep = getattr(manager, _SWEEP, None)
-    if sweep is None:
-        sweep = Sweep(manager)
-        setattr(manager, _SWEEP, sweep)
-    sweep.add(instance, recover)
+    started = None if sweep is None else sweep.serving_started
+    if started is None:
+        return None
+    return _clock() - started
 
 
 def stop(manager):
@@ -145,6 +205,10 @@ def sweep_once(manager, context=None):
         pending = dict(sweep.pending)
     if not pending:
         return {}
+    if sweep.serving_started is None:
+        # The queue has not been read yet: nothing can be lost, and
+        # nothing is worth a round trip before it is.
+        return {uuid: WAITING for uuid in pending}
     context = context or nova_context.get_admin_context()
     grace = CONF.recover.queued_request_grace
     outcomes = {}
@@ -153,7 +217,7 @@ def sweep_once(manager, context=None):
             break
         try:
             outcome = _sweep_instance(manager, context, uuid, task_state,
-                                      recover, grace)
+                                      recover, grace, served(manager))
         except Exception as exc:
             # Unknown is never "started": ask again on the next pass.
             LOG.warning('Could not check the request of instance %(uuid)s '
@@ -167,7 +231,8 @@ def sweep_once(manager, context=None):
     return outcomes
 
 
-def _sweep_instance(manager, context, uuid, task_state, recover, grace):
+def _sweep_instance(manager, context, uuid, task_state, recover, grace,
+                    serving_for):
     try:
         instance = _get_instance(context, uuid)
     except exception.InstanceNotFound:
@@ -178,21 +243,51 @@ def _sweep_instance(manager, context, uuid, task_state, recover, grace):
     operation = evidence.API_SET.get(task_state)
     if operation is None:
         return SETTLED
-    record = evidence.load(context, instance, operation.actions)
+    try:
+        record = evidence.load(context, instance, operation.actions)
+    except evidence.TooFarBack as exc:
+        # Unreadable for good: waiting longer cannot tell more.
+        if not _lost(serving_for, exc.requested, grace):
+            return WAITING
+        LOG.warning('The %(op)s request lies too far back among the '
+                    'instance actions to tell whether it reached this '
+                    'host (%(error)s), and this service has consumed its '
+                    'queue for %(served)d seconds; recovering the instance '
+                    'as if the request had died here',
+                    {'op': base.operation_of(instance), 'error': exc,
+                     'served': serving_for}, instance=instance)
+        recover(manager, context, instance)
+        return RECOVERED
     if evidence.reached(record, operation, manager.host):
         # The request reached this running service: it is its job now.
         return ARRIVED
     requested = evidence.request_time(record, operation)
-    if requested is not None and timeutils.delta_seconds(
-            timeutils.normalize_time(requested), timeutils.utcnow()) < grace:
+    if not _lost(serving_for, requested, grace):
         return WAITING
     LOG.warning('The %(op)s request recorded at %(when)s never reached this '
-                'host; recovering the instance as if it had died here',
-                {'op': base.operation_of(instance), 'when': requested},
-                instance=instance)
+                'host in the %(served)d seconds it has consumed its queue; '
+                'recovering the instance as if it had died here',
+                {'op': base.operation_of(instance), 'when': requested,
+                 'served': serving_for}, instance=instance)
     evidence.remember(manager, record)
     recover(manager, context, instance)
     return RECOVERED
+
+
+def _lost(serving_for, requested, grace):
+    """Whether a request never seen on this host is past its grace.
+
+    Both this service's time consuming the queue and, when known, the
+    request's own age must have reached the grace: the request has been
+    deliverable for the shorter of the two.
+    """
+    if serving_for is None or serving_for < grace:
+        return False
+    if requested is None:
+        return True
+    age = timeutils.delta_seconds(timeutils.normalize_time(requested),
+                                  timeutils.utcnow())
+    return age >= grace
 
 
 def _get_instance(context, uuid):

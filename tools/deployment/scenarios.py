@@ -618,8 +618,9 @@ def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
     calls and both computes are started once more (Died during recovery).
     With lost_ops, their requests are sent while the computes are down and
     RabbitMQ is restarted before they come back (Lost): those servers must
-    keep their state until [recover]queued_request_grace has passed, and
-    be settled by the sweep after it.
+    keep their state until the restarted compute has consumed its queue
+    for [recover]queued_request_grace, and be settled by the sweep after
+    it.
     Returns {scenario: failures}.
     """
     died_group = 'recovery' if kill_in_recovery else 'died'
@@ -753,7 +754,10 @@ def settle_lost(dep, cloud, log, batch, sent, early, early_age):
     else:
         log('lost: compute-a came back %ds after the requests, after the '
             '%ds grace period; "before" is not checked' % (early_age, grace))
-    wait = grace + 2 * dep.sweep_interval + 20 - (time.monotonic() - sent)
+    # The grace counts from when compute-a's RPC server started, which
+    # was before early_age (its restart had settled), not from sending.
+    wait = (early_age + grace + 2 * dep.sweep_interval + 20 -
+            (time.monotonic() - sent))
     log('lost: waiting up to %ds for the grace period and the sweep'
         % max(wait, 0))
     try:

@@ -15,8 +15,12 @@
 The API records the request and casts, but the cast never reaches the
 host (here: the compute RPC API drops it, as a purged queue would).
 Start-up cannot tell that from a queued request and leaves the instance
-alone; the sweep recovers it once the request is older than
-[recover] queued_request_grace, and never before.
+alone; the sweep takes the request as lost once the restarted service
+has consumed its queue for [recover] queued_request_grace (counted from
+when nova started its RPC server, which the overlay's post_start_hook
+reports), and never before, however long ago the request was cast. A
+lost request leaves the server as it was, with an Error event on its
+action that says the request was lost.
 """
 
 import datetime
@@ -25,6 +29,7 @@ from unittest import mock
 
 from oslo_utils import timeutils
 
+from nova.compute import manager as compute_manager
 from nova.compute import power_state
 from nova.compute import rpcapi as compute_rpcapi
 
@@ -52,8 +57,16 @@ class LostMessageTestCase(base.CrashRestartTestCase):
     def _stop_sweep(self):
         sweep.stop(self.computes[base.HOST].manager)
 
-    def _pause_lost(self, grace=600, interval=3600):
-        """Pause a server while its compute is down and lose the cast."""
+    def _pause_lost(self, grace=600, interval=3600, before_serving=None,
+                    background=False):
+        """Pause a server while its compute is down and lose the cast.
+
+        :param before_serving: called with the new manager at the end of
+            its start-up, before nova starts its RPC server.
+        :param background: leave the sweep's thread running; otherwise
+            it is stopped (after the pass that serving wakes) and the
+            test drives the passes, on clocks of its own.
+        """
         self.flags(queued_request_grace=grace, sweep_interval=interval,
                    group='recover')
         server = self.create_server()
@@ -68,14 +81,38 @@ class LostMessageTestCase(base.CrashRestartTestCase):
                                side_effect=drop):
             self.api.post_server_action(server['id'], {'pause': None})
         self.assertEqual(1, len(casts))
-        self.computes[base.HOST] = self.restart_compute_service(compute)
+        real_hook = compute_manager.ComputeManager.pre_start_hook
+
+        def pre_start_hook(manager, service_ref):
+            if before_serving is not None:
+                before_serving(manager)
+            return real_hook(manager, service_ref)
+
+        with mock.patch.object(compute_manager.ComputeManager,
+                               'pre_start_hook', pre_start_hook):
+            self.computes[base.HOST] = self.restart_compute_service(compute)
+        manager = self.computes[base.HOST].manager
+        # Service.start ran post_start_hook after the RPC server started.
+        self.assertIsNotNone(sweep.served(manager))
+        if not background:
+            sweep.stop(manager)
         return server, casts[0]
 
-    def _sweep_at(self, seconds_after):
+    def _sweep_at(self, seconds_after, outage=0, manager=None):
+        """A pass seconds after nova started the RPC server.
+
+        :param outage: how much longer ago than in fact the request was
+            recorded, as after a long outage.
+        """
+        manager = manager or self.computes[base.HOST].manager
         later = timeutils.utcnow() + datetime.timedelta(
-            seconds=seconds_after)
-        with mock.patch.object(timeutils, 'utcnow', return_value=later):
-            return sweep.sweep_once(self.computes[base.HOST].manager)
+            seconds=outage + seconds_after)
+        state = getattr(manager, sweep._SWEEP)
+        started = state.serving_started
+        clock = (started if started is not None else 0) + seconds_after
+        with mock.patch.object(timeutils, 'utcnow', return_value=later), \
+                mock.patch.object(sweep, '_clock', return_value=clock):
+            return sweep.sweep_once(manager)
 
     def test_recovered_after_the_grace_and_not_before(self):
         server, _cast = self._pause_lost()
@@ -92,29 +129,53 @@ class LostMessageTestCase(base.CrashRestartTestCase):
                          self._sweep_at(700))
         server = self.api.get_server(server['id'])
         self.assertIsNone(server['OS-EXT-STS:task_state'])
-        # The guest was never paused: the sweep pauses it, as the user
-        # asked, under an action of its own beside the API's.
-        self.assertEqual('PAUSED', server['status'])
-        self.assertEqual(power_state.PAUSED,
+        # The request never ran here: the server is as it was before it,
+        # and the pause action says that the request was lost.
+        self.assertEqual('ACTIVE', server['status'])
+        self.assertEqual(power_state.RUNNING,
                          server['OS-EXT-STS:power_state'])
         self.assertNotIn('fault', server)
         self.assertEqual(
-            [{'action': 'pause', 'events': []},
-             {'action': 'pause',
-              'events': [['compute_pause_instance', 'Success']]}],
-            self.actions(server['id'])[-2:])
+            {'action': 'pause',
+             'events': [[evidence.LOST_EVENT, 'Error']]},
+            self.actions(server['id'])[-1])
         self.assertEqual({}, sweep.watched(manager))
 
+    def test_not_lost_before_the_rpc_server_starts(self):
+        """An outage longer than the grace, as a maintenance reboot.
+
+        The request is older than the grace before start-up even begins;
+        it is lost only once the service has consumed its queue for the
+        grace.
+        """
+        outage = 6000
+        during_start_up = []
+
+        def sweep_during_start_up(manager):
+            self.assertIsNone(sweep.served(manager))
+            during_start_up.append(self._sweep_at(outage, manager=manager))
+
+        server, _cast = self._pause_lost(before_serving=sweep_during_start_up)
+        self.assertEqual([{server['id']: sweep.WAITING}], during_start_up)
+        self.assertEqual('pausing', self.task_state(server['id']))
+        self.assertEqual({server['id']: sweep.WAITING},
+                         self._sweep_at(500, outage=outage))
+        self.assertEqual('pausing', self.task_state(server['id']))
+        self.assertEqual({server['id']: sweep.RECOVERED},
+                         self._sweep_at(600, outage=outage))
+        self.assertIsNone(self.task_state(server['id']))
+
     def test_background_sweep_recovers_by_itself(self):
-        server, _cast = self._pause_lost(grace=1, interval=1)
+        server, _cast = self._pause_lost(grace=1, interval=1,
+                                         background=True)
         deadline = time.time() + 15
         while (self.task_state(server['id']) is not None and
                time.time() < deadline):
             time.sleep(0.2)
         server = self.api.get_server(server['id'])
         self.assertIsNone(server['OS-EXT-STS:task_state'])
-        self.assertEqual('PAUSED', server['status'])
-        self.assertEqual(power_state.PAUSED,
+        self.assertEqual('ACTIVE', server['status'])
+        self.assertEqual(power_state.RUNNING,
                          server['OS-EXT-STS:power_state'])
         self.assertNotIn('fault', server)
 

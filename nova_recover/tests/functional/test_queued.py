@@ -24,12 +24,16 @@ what it measured, and asserts it; with NOVA_RECOVER_STOCK_REPORT=<file>
 set, it also appends each line to that file.
 """
 
+import datetime
 import os
 import time
+from unittest import mock
 
 from oslo_log import log as logging
+from oslo_utils import timeutils
 from testtools import content
 
+from nova.compute import manager as compute_manager
 from nova.compute import power_state
 from nova.tests.functional.api import client as api_client
 
@@ -283,6 +287,42 @@ class QueuedRequestTestCase(QueuedRequestMixin, base.CrashRestartTestCase):
             '%s (queued in task state %s): %s; %s' % (
                 name, queued_state, 'honoured' if honoured else 'LOST',
                 why)))
+
+    def test_pause_after_an_outage_longer_than_the_grace(self):
+        """Queued for longer than the grace, and still not lost.
+
+        A sweep pass at the very end of start-up, when the request is
+        taken to be ten graces old but nova has not started the RPC
+        server yet, leaves it waiting; the request is then consumed and
+        honoured.
+        """
+        grace = 600
+        self.flags(queued_request_grace=grace, group='recover')
+        real_hook = compute_manager.ComputeManager.pre_start_hook
+        passes = []
+
+        def pre_start_hook(manager, service_ref):
+            later = timeutils.utcnow() + datetime.timedelta(
+                seconds=grace * 10)
+            with mock.patch.object(timeutils, 'utcnow', return_value=later):
+                passes.append((sweep.served(manager),
+                               sweep.sweep_once(manager)))
+            return real_hook(manager, service_ref)
+
+        def request(server):
+            self.api.post_server_action(server['id'], {'pause': None})
+
+        check = self._status_and_event('PAUSED', 'pause', 'pause_instance')
+        with mock.patch.object(compute_manager.ComputeManager,
+                               'pre_start_hook', pre_start_hook):
+            honoured = self._queued('pause after a long outage', request,
+                                    check)
+        ((served, outcomes),) = passes
+        self.assertIsNone(served)
+        self.assertEqual([sweep.WAITING], list(outcomes.values()))
+        # post_start_hook, run by Service.start, recorded the start.
+        self.assertIsNotNone(sweep.served(self.computes[base.HOST].manager))
+        self.assertTrue(honoured, self.getDetails().get('outcome').as_text())
 
 
 class StockQueuedRequestTestCase(QueuedRequestMixin,

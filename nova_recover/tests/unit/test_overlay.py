@@ -19,11 +19,14 @@ from unittest import mock
 
 from nova.cmd import compute as nova_compute
 from nova.compute import manager
+from nova import manager as nova_manager
+from nova import service as nova_service
 from nova import test
 
 import nova_recover
 from nova_recover.cmd import compute as recover_compute
 from nova_recover import overlay
+from nova_recover.recovery import engine
 
 CM = manager.ComputeManager
 
@@ -34,11 +37,17 @@ class OverlayTestCase(test.NoDBTestCase):
         super().setUp()
         self.assertFalse(nova_recover.is_installed())
         self.nova_original = CM.__dict__['_init_instance']
+        self.nova_hook = CM.__dict__.get('post_start_hook')
         self.addCleanup(self._restore)
 
     def _restore(self):
         nova_recover.uninstall()
         CM._init_instance = self.nova_original
+        if self.nova_hook is None:
+            if 'post_start_hook' in CM.__dict__:
+                del CM.post_start_hook
+        else:
+            CM.post_start_hook = self.nova_hook
 
     def _current(self):
         return CM.__dict__['_init_instance']
@@ -130,6 +139,94 @@ class OverlayTestCase(test.NoDBTestCase):
         self.assertIs(theirs, self._current().__wrapped__)
         nova_recover.uninstall()
         self.assertIs(theirs, self._current())
+
+    # --- post_start_hook: when nova started the RPC server(s) ---------
+
+    def _hook(self):
+        return CM.__dict__.get('post_start_hook')
+
+    def test_post_start_hook_is_inherited_in_nova_34(self):
+        """What install() relies on: nova 34's ComputeManager has none."""
+        self.assertIsNone(self.nova_hook)
+        self.assertIs(nova_manager.Manager.post_start_hook,
+                      CM.post_start_hook)
+
+    def test_service_starts_the_rpc_server_before_the_hook(self):
+        source = inspect.getsource(nova_service.Service.start)
+        hook = source.index('self.manager.post_start_hook()')
+        self.assertLess(source.index('self.rpcserver.start()'), hook)
+        self.assertLess(source.index('self.rpcserver_alt.start()'), hook)
+        self.assertLess(
+            source.index('self.manager.init_host(self.service_ref)'), hook)
+
+    def test_post_start_hook_installed_and_uninstalled(self):
+        inherited = nova_manager.Manager.post_start_hook
+        nova_recover.install()
+        wrapper = self._hook()
+        self.assertTrue(overlay._is_ours(wrapper))
+        self.assertIs(inherited, wrapper.__wrapped__)
+        for sig in (inspect.signature(wrapper),
+                    inspect.signature(wrapper, follow_wrapped=False)):
+            self.assertEqual(('self',), tuple(sig.parameters))
+        self.assertEqual('post_start_hook', wrapper.__name__)
+        nova_recover.uninstall()
+        # Inherited again, as before: no copy left on ComputeManager.
+        self.assertNotIn('post_start_hook', CM.__dict__)
+        self.assertIs(inherited, CM.post_start_hook)
+
+    def test_post_start_hook_tells_the_engine_then_runs_nova(self):
+        calls = []
+
+        def post_start_hook(self):
+            calls.append(('nova', self))
+
+        CM.post_start_hook = post_start_hook
+        nova_recover.install()
+        with mock.patch.object(
+                engine, 'serving',
+                side_effect=lambda m: calls.append(('serving', m))):
+            self.assertIsNone(CM.post_start_hook(mock.sentinel.manager))
+        self.assertEqual([('serving', mock.sentinel.manager),
+                          ('nova', mock.sentinel.manager)], calls)
+        # A post_start_hook of ComputeManager's own is put back.
+        nova_recover.uninstall()
+        self.assertIs(post_start_hook, self._hook())
+
+    def test_post_start_hook_calls_sweep_serving(self):
+        nova_recover.install()
+        fake = mock.Mock(spec=[])
+        with mock.patch('nova_recover.recovery.sweep.serving') as serving:
+            CM.post_start_hook(fake)
+        serving.assert_called_once_with(fake)
+
+    def test_install_twice_wraps_the_hook_once(self):
+        nova_recover.install()
+        wrapper = self._hook()
+        nova_recover.install()
+        self.assertIs(wrapper, self._hook())
+
+    def test_uninstall_leaves_a_hook_wrapper_on_top(self):
+        nova_recover.install()
+        ours = self._hook()
+
+        @functools.wraps(ours)
+        def theirs(self):
+            return ours(self)
+
+        CM.post_start_hook = theirs
+        nova_recover.uninstall()
+        self.assertIs(theirs, self._hook())
+
+    def test_refused_for_unexpected_post_start_hook_signature(self):
+        def post_start_hook(self, service_ref):
+            pass
+
+        CM.post_start_hook = post_start_hook
+        init_host = CM.__dict__['init_host']
+        self._assert_refused('ComputeManager.post_start_hook')
+        # Nothing was touched, init_host included.
+        self.assertIs(post_start_hook, self._hook())
+        self.assertIs(init_host, CM.__dict__['init_host'])
 
     def _assert_refused(self, text):
         before = self._current()

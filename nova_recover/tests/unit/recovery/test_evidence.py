@@ -38,6 +38,9 @@ HOST = 'host1'
 # Saved by the source nova-compute just before it casts to the
 # destination, which instance.host already names.
 CAST_BY_COMPUTE = frozenset([task_states.RESIZE_MIGRATED])
+# An action that a compute manager method runs for, so its events are
+# read and it counts toward MAX_ACTIONS (unlike lock and unlock).
+COMPUTE_ACTION = instance_actions.ATTACH_INTERFACE
 
 
 class FakeManager(object):
@@ -169,13 +172,28 @@ class EvidenceTestCase(EvidenceBase):
 
     def test_recovery_rerun_on_a_later_action_counts(self):
         # A re-run with an admin context attaches its event to the last
-        # action, here a lock recorded after the stop.
+        # action, here one recorded after the stop.
+        instance = self._instance(task_states.POWERING_OFF)
+        self._request(instance, instance_actions.STOP)
+        self._request(instance, COMPUTE_ACTION)
+        self._event(nova_context.get_admin_context(), instance,
+                    'stop_instance')
+        self.assertFalse(self.queued(instance))
+
+    def test_recovery_rerun_on_a_lock_is_not_read(self):
+        """The events of API-only actions are not read (API_ONLY).
+
+        A stock re-run (the rules' own re-runs record an action of their
+        own) that attached its event to a lock goes unseen: the request
+        reads as queued, never as started, and the sweep recovers it once
+        the service has served for the grace.
+        """
         instance = self._instance(task_states.POWERING_OFF)
         self._request(instance, instance_actions.STOP)
         self._request(instance, instance_actions.LOCK)
         self._event(nova_context.get_admin_context(), instance,
                     'stop_instance')
-        self.assertFalse(self.queued(instance))
+        self.assertTrue(self.queued(instance))
 
     def test_volume_backed_shelve_goes_to_shelve_offload(self):
         instance = self._instance(task_states.SHELVING)
@@ -235,8 +253,85 @@ class EvidenceTestCase(EvidenceBase):
         instance = self._instance(task_states.PAUSING)
         self._request(instance, instance_actions.PAUSE)
         for _ in range(evidence.MAX_ACTIONS):
+            self._request(instance, COMPUTE_ACTION)
+        del self.shape.round_trips[:]
+        ex = self.assertRaises(evidence.TooFarBack, self.queued, instance)
+        self.assertIsInstance(ex, evidence.Unreadable)
+        # Dated, for the sweep; told from the actions alone.
+        self.assertIsNotNone(ex.requested)
+        self.assertEqual(['InstanceActionList.get_by_instance_uuid'],
+                         [trip.target for trip in self.shape.round_trips])
+
+    def test_died_request_then_locks_and_unlocks_is_readable(self):
+        """lock and unlock run in the API: no compute event to read, and
+
+        no reason to give up on the request below them.
+        """
+        instance = self._instance(task_states.POWERING_OFF)
+        ctxt = self._request(instance, instance_actions.STOP)
+        self._event(ctxt, instance, 'stop_instance')
+        for _ in range(evidence.MAX_ACTIONS + 1):
             self._request(instance, instance_actions.LOCK)
-        self.assertRaises(evidence.Unreadable, self.queued, instance)
+            self._request(instance, instance_actions.UNLOCK)
+        del self.shape.round_trips[:]
+        self.assertFalse(self.queued(instance))
+        # The actions, then the events of the request's own action only.
+        self.assertEqual(
+            ['InstanceActionList.get_by_instance_uuid',
+             'InstanceActionEventList.get_by_action'],
+            [trip.target for trip in self.shape.round_trips])
+
+    def test_queued_request_then_locks_is_queued(self):
+        instance = self._instance(task_states.PAUSING)
+        self._request(instance, instance_actions.PAUSE)
+        for _ in range(evidence.MAX_ACTIONS + 1):
+            self._request(instance, instance_actions.LOCK)
+        self.assertTrue(self.queued(instance))
+
+    def test_api_only_actions_are_recorded_by_the_api_alone(self):
+        """What API_ONLY names never reaches a compute manager method."""
+        self.assertEqual(
+            {instance_actions.LOCK, instance_actions.UNLOCK,
+             instance_actions.RESET_STATE}, set(evidence.API_ONLY))
+        for action in evidence.API_ONLY:
+            self.assertNotIn(action, {name for operation in
+                                      evidence.API_SET.values()
+                                      for name in operation.actions})
+
+    def test_actions_are_read_with_a_limit(self):
+        instance = self._instance(task_states.PAUSING)
+        self._request(instance, instance_actions.PAUSE)
+        with mock.patch.object(
+                objects.InstanceActionList, 'get_by_instance_uuid',
+                wraps=objects.InstanceActionList.get_by_instance_uuid
+        ) as get:
+            self.assertTrue(self.queued(instance))
+        # Asked by nova-compute, then served by nova-conductor.
+        self.assertNotEqual([], get.call_args_list)
+        for call in get.call_args_list:
+            self.assertEqual(instance.uuid, call[0][1])
+            self.assertEqual(evidence.READ_LIMIT, call[1].get('limit'))
+
+    def test_request_beyond_the_limit_is_too_far_back(self):
+        """A full list without the request is not "no action"."""
+        instance = self._instance(task_states.PAUSING)
+        self._request(instance, instance_actions.PAUSE)
+        for _ in range(3):
+            self._request(instance, instance_actions.LOCK)
+        with mock.patch.object(evidence, 'READ_LIMIT', 3):
+            ex = self.assertRaises(evidence.TooFarBack, self.queued,
+                                   instance)
+            self.assertIsNone(ex.requested)
+            # One action fewer and the request is among those read.
+            with mock.patch.object(evidence, 'READ_LIMIT', 4):
+                self.assertTrue(self.queued(instance))
+
+    def test_short_list_without_the_request_has_no_action(self):
+        instance = self._instance(task_states.PAUSING)
+        for _ in range(3):
+            self._request(instance, instance_actions.LOCK)
+        with mock.patch.object(evidence, 'READ_LIMIT', 4):
+            self.assertTrue(self.queued(instance))
 
     # --- cost --------------------------------------------------------
 
@@ -283,6 +378,8 @@ class EvidenceTestCase(EvidenceBase):
         instance = self._instance(task_states.PAUSING)
         self._request(instance, instance_actions.PAUSE)
         for _ in range(evidence.MAX_ACTIONS - 1):
+            self._request(instance, COMPUTE_ACTION)
+            # Neither read nor counted.
             self._request(instance, instance_actions.LOCK)
         self.assertTrue(self.queued(instance))
         self.assertEqual(1 + evidence.MAX_ACTIONS,
@@ -517,6 +614,17 @@ class ReadAheadTestCase(EvidenceBase):
         self.assertIsNone(self._take(reached))
         self.assertIsNotNone(self._take(queued))
         self.assertFalse(self.queued(reached))
+
+    def test_too_far_back_is_taken_as_read(self):
+        """Reading again would only find the same: no second read."""
+        reached, queued = self._candidates()
+        for _ in range(evidence.MAX_ACTIONS):
+            self._request(queued, COMPUTE_ACTION)
+        self._start()
+        del self.shape.round_trips[:]
+        self.assertRaises(evidence.TooFarBack, self._take, queued)
+        self.assertIsNotNone(self._take(reached))
+        self.assertEqual([], self.shape.round_trips)
 
     def test_list_failure_reads_nothing_ahead(self):
         reached, _queued = self._candidates()

@@ -53,6 +53,10 @@ class LostRequestTestCase(test.TestCase):
         self.compute = compute_manager.ComputeManager()
         self.addCleanup(sweep.stop, self.compute)
         self.now = timeutils.utcnow()
+        # This host's monotonic clock, in seconds after the request.
+        self.clock = 0
+        self.useFixture(test.fixtures.MockPatchObject(
+            sweep, '_clock', side_effect=lambda: self.clock))
 
     def _queued(self, task_state, action):
         instance = objects.Instance(
@@ -66,8 +70,15 @@ class LostRequestTestCase(test.TestCase):
                 ctxt, instance.uuid, action, want_result=False)
         return instance
 
+    def _start_up(self, instance):
+        """Start-up of the instance, then nova starts the RPC server."""
+        self.compute._init_instance(self.context, instance)
+        # As Service.start calls it, through the overlay's wrapper.
+        self.compute.post_start_hook()
+
     def _pass(self, after):
         later = self.now + datetime.timedelta(seconds=after)
+        self.clock = after
         with mock.patch.object(timeutils, 'utcnow', return_value=later):
             return sweep.sweep_once(self.compute, self.context)
 
@@ -88,9 +99,21 @@ class LostRequestTestCase(test.TestCase):
             self.compute._init_instance(self.context, instance)
         self.assertIn(instance.uuid, sweep.watched(self.compute))
 
-    def test_state_without_rule_is_cleared_with_a_cas(self):
+    def test_nothing_is_lost_before_the_rpc_server_starts(self):
         instance = self._queued(task_states.PAUSING, instance_actions.PAUSE)
         self.compute._init_instance(self.context, instance)
+        self.assertEqual({instance.uuid: sweep.WAITING},
+                         self._pass(GRACE * 10))
+        self.clock = GRACE * 10
+        self.compute.post_start_hook()
+        self.assertEqual({instance.uuid: sweep.WAITING},
+                         self._pass(GRACE * 11 - 1))
+        self.assertEqual({instance.uuid: sweep.RECOVERED},
+                         self._pass(GRACE * 11))
+
+    def test_state_without_rule_is_cleared_with_a_cas(self):
+        instance = self._queued(task_states.PAUSING, instance_actions.PAUSE)
+        self._start_up(instance)
         with mock.patch.object(engine, 'rule_for', return_value=None):
             self.assertEqual({instance.uuid: sweep.RECOVERED},
                              self._pass(GRACE + 1))
@@ -100,7 +123,7 @@ class LostRequestTestCase(test.TestCase):
 
     def test_state_without_rule_loses_to_a_request(self):
         instance = self._queued(task_states.PAUSING, instance_actions.PAUSE)
-        self.compute._init_instance(self.context, instance)
+        self._start_up(instance)
         real_get = sweep._get_instance
 
         def stale(context, uuid):
@@ -131,7 +154,7 @@ class LostRequestTestCase(test.TestCase):
         """
         instance = self._queued(task_states.POWERING_OFF,
                                 instance_actions.STOP)
-        self.compute._init_instance(self.context, instance)
+        self._start_up(instance)
         with mock.patch.object(self.compute, 'stop_instance') as mock_stop:
             self.assertEqual({instance.uuid: sweep.RECOVERED},
                              self._pass(GRACE + 1))

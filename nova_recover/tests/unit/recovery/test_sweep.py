@@ -26,11 +26,14 @@ from nova import context as nova_context
 from nova import objects
 from nova import test
 
+from nova_recover.recovery import evidence
 from nova_recover.recovery import sweep
 from nova_recover.tests import fixtures as recover_fixtures
 
 HOST = 'host1'
 GRACE = 600
+# Where this host's monotonic clock stands when the tests begin.
+BOOT = 1000.0
 
 
 class FakeEvents(object):
@@ -62,6 +65,10 @@ class SweepTestCase(test.TestCase):
         self.mock_thread = self.useFixture(test.fixtures.MockPatchObject(
             sweep.threading, 'Thread')).mock
         self.now = timeutils.utcnow()
+        # This host's monotonic clock, which only the tests move.
+        self.clock = BOOT
+        self.useFixture(test.fixtures.MockPatchObject(
+            sweep, '_clock', side_effect=lambda: self.clock))
 
     def _instance(self, task_state, action=instance_actions.PAUSE,
                   event=None):
@@ -85,13 +92,22 @@ class SweepTestCase(test.TestCase):
     def _recover(self, manager, context, instance):
         self.recovered.append(instance.uuid)
 
-    def _left_alone(self, instance):
+    def _left_alone(self, instance, serving=True):
+        """Start-up leaves it; by default nova then serves at once."""
         sweep.watch(self.manager, instance, self._recover)
+        if serving:
+            sweep.serving(self.manager)
 
     def _pass(self, after):
+        """A pass after seconds, on the wall clock and the monotonic."""
         later = self.now + datetime.timedelta(seconds=after)
+        self.clock = BOOT + after
         with mock.patch.object(timeutils, 'utcnow', return_value=later):
             return sweep.sweep_once(self.manager, self.context)
+
+    def _serving_at(self, after):
+        self.clock = BOOT + after
+        sweep.serving(self.manager)
 
     def test_watch_starts_the_thread(self):
         instance = self._instance(task_states.PAUSING)
@@ -183,6 +199,108 @@ class SweepTestCase(test.TestCase):
         # The instance, its actions and the events of the request's.
         self.assertEqual(3 * len(instances), len(self.shape.round_trips))
 
+    def test_nothing_is_lost_before_the_queue_is_read(self):
+        """An outage longer than the grace: the request is long past it
+
+        when start-up leaves the instance, but nova has not started the
+        RPC server yet, so the request may well be the next message.
+        """
+        instance = self._instance(task_states.PAUSING)
+        self._left_alone(instance, serving=False)
+        self.assertIsNone(sweep.served(self.manager))
+        del self.shape.round_trips[:]
+        self.assertEqual({instance.uuid: sweep.WAITING},
+                         self._pass(GRACE * 10))
+        self.assertEqual([], self.recovered)
+        # Not worth a round trip either.
+        self.assertEqual([], self.shape.round_trips)
+        # The RPC server starts; the grace counts from here.
+        self._serving_at(GRACE * 10)
+        self.assertEqual(0, sweep.served(self.manager))
+        self.assertEqual({instance.uuid: sweep.WAITING},
+                         self._pass(GRACE * 11 - 1))
+        self.assertEqual([], self.recovered)
+        self.assertEqual({instance.uuid: sweep.RECOVERED},
+                         self._pass(GRACE * 11))
+        self.assertEqual([instance.uuid], self.recovered)
+
+    def test_request_newer_than_serving_gets_its_grace(self):
+        """It cannot have waited on the queue longer than it exists."""
+        instance = self._instance(task_states.PAUSING)
+        self._left_alone(instance, serving=False)
+        self._serving_at(-GRACE * 10)
+        # Action times come back to the second: a second either side.
+        self.assertEqual({instance.uuid: sweep.WAITING},
+                         self._pass(GRACE - 2))
+        self.assertEqual({instance.uuid: sweep.RECOVERED},
+                         self._pass(GRACE + 1))
+
+    def test_serving_wakes_the_sweep(self):
+        instance = self._instance(task_states.PAUSING)
+        self._left_alone(instance, serving=False)
+        state = getattr(self.manager, sweep._SWEEP)
+        self.assertFalse(state.wakeup.is_set())
+        sweep.serving(self.manager)
+        self.assertTrue(state.wakeup.is_set())
+        self.assertEqual(BOOT, state.serving_started)
+
+    def test_serving_without_anything_watched(self):
+        other = FakeManager()
+        sweep.serving(other)
+        state = getattr(other, sweep._SWEEP)
+        self.assertEqual(BOOT, state.serving_started)
+        self.assertFalse(state.wakeup.is_set())
+        self.mock_thread.assert_not_called()
+        self.assertEqual({}, sweep.sweep_once(other, self.context))
+
+    def _too_far_back(self, instance):
+        for _ in range(evidence.MAX_ACTIONS):
+            objects.InstanceAction.action_start(
+                nova_context.RequestContext('u', 'p', is_admin=True),
+                instance.uuid, instance_actions.ATTACH_INTERFACE,
+                want_result=False)
+
+    def test_too_far_back_ages_out_with_a_warning(self):
+        """Unreadable for good: after the grace it is waited for no more."""
+        instance = self._instance(task_states.PAUSING)
+        self._too_far_back(instance)
+        self._left_alone(instance, serving=False)
+        self._serving_at(10)
+        self.assertEqual({instance.uuid: sweep.WAITING},
+                         self._pass(GRACE + 9))
+        self.assertEqual([], self.recovered)
+        self.assertNotIn('too far back', self.stdlog.logger.output)
+        self.assertEqual({instance.uuid: sweep.RECOVERED},
+                         self._pass(GRACE + 10))
+        self.assertEqual([instance.uuid], self.recovered)
+        self.assertIn('WARNING [nova_recover.recovery.sweep] The pause '
+                      'request lies too far back', self.stdlog.logger.output)
+        self.assertEqual({}, sweep.watched(self.manager))
+
+    def test_too_far_back_waits_for_the_queue_to_be_read(self):
+        instance = self._instance(task_states.PAUSING)
+        self._too_far_back(instance)
+        self._left_alone(instance, serving=False)
+        self.assertEqual({instance.uuid: sweep.WAITING},
+                         self._pass(GRACE * 10))
+        self.assertEqual([], self.recovered)
+
+    def test_beyond_the_read_limit_ages_out(self):
+        """Not even the request's action was read: served time alone."""
+        instance = self._instance(task_states.PAUSING)
+        for _ in range(3):
+            objects.InstanceAction.action_start(
+                nova_context.RequestContext('u', 'p', is_admin=True),
+                instance.uuid, instance_actions.LOCK, want_result=False)
+        self._left_alone(instance, serving=False)
+        self._serving_at(0)
+        with mock.patch.object(evidence, 'READ_LIMIT', 3):
+            self.assertEqual({instance.uuid: sweep.WAITING},
+                             self._pass(GRACE - 1))
+            self.assertEqual({instance.uuid: sweep.RECOVERED},
+                             self._pass(GRACE))
+        self.assertEqual([instance.uuid], self.recovered)
+
     def test_stopped_service_ends_the_sweep(self):
         self.assertFalse(sweep.stopped(self.manager))
         self.manager.instance_events._events = None
@@ -215,8 +333,32 @@ class SweepThreadTestCase(test.TestCase):
         self.flags(queued_request_grace=0, sweep_interval=1,
                    group='recover')
         sweep.watch(self.manager, self.instance, self._recover)
+        sweep.serving(self.manager)
         thread = getattr(self.manager, sweep._SWEEP).thread
         self.assertIsInstance(thread, threading.Thread)
+        deadline = time.time() + 10
+        while not self.recovered and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual([self.instance.uuid], self.recovered)
+        thread.join(5)
+        self.assertFalse(thread.is_alive())
+
+    def test_thread_waits_for_serving_then_wakes(self):
+        """No pass recovers before serving; serving wakes a pass at once.
+
+        The interval is an hour: only serving's wake-up can bring the
+        pass that recovers it within the test.
+        """
+        self.flags(queued_request_grace=0, sweep_interval=3600,
+                   group='recover')
+        sweep.watch(self.manager, self.instance, self._recover)
+        state = getattr(self.manager, sweep._SWEEP)
+        thread = state.thread
+        # Passes before serving (woken by hand) leave it waiting.
+        state.wakeup.set()
+        time.sleep(0.5)
+        self.assertEqual([], self.recovered)
+        sweep.serving(self.manager)
         deadline = time.time() + 10
         while not self.recovered and time.time() < deadline:
             time.sleep(0.1)
