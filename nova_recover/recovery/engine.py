@@ -326,5 +326,4 @@ def serving(manager):
 
     The deferred sweep counts the grace of a held request from here.
     """
-    from nova_recover.recovery import sweep
-    sweep.serving(manager)
+    queued.serving(manager)

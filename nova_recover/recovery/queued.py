@@ -67,6 +67,11 @@ def holds(manager, context, instance, task_state, rule, default, recover):
     return queued
 
 
+def serving(manager):
+    """The RPC server runs: the sweep's grace starts counting now."""
+    sweep.serving(manager)
+
+
 def recovered(manager, context, instance, rule, task_state, outcome):
     """Let the action events tell what the restart did to the request.
 

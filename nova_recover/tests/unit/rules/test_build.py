@@ -17,9 +17,7 @@ from nova.compute import vm_states
 from nova import exception
 from nova import test
 
-from nova_recover.recovery import engine
 from nova_recover.rules import build
-from nova_recover.rules import shelve
 from nova_recover.tests.unit import base
 
 
@@ -53,7 +51,7 @@ class BuildRecoveryTestCase(base.InitInstanceTestCase):
     def test_spawning_on_active_instance(self):
         self._assert_errored(task_states.SPAWNING, vm_state=vm_states.ACTIVE)
 
-    def test_unshelve_spawning_is_left_to_the_shelve_rule(self):
+    def test_unshelve_spawning_is_not_a_build(self):
         """An offloaded server spawning is an unshelve, not a build.
 
         build.owns() took every SPAWNING, and the engine asks build
@@ -63,7 +61,6 @@ class BuildRecoveryTestCase(base.InitInstanceTestCase):
         instance = self._instance(task_states.SPAWNING,
                                   vm_state=vm_states.SHELVED_OFFLOADED)
         self.assertFalse(build.owns(instance))
-        self.assertIs(shelve, engine.rule_for(instance))
 
     def test_lost_race_leaves_instance_and_records_no_fault(self):
         instance = self._instance(task_states.SPAWNING,

@@ -25,6 +25,8 @@ from nova import test
 from nova.tests.unit import fake_block_device
 from nova.virt import hardware
 
+from nova_recover.recovery import engine
+from nova_recover.rules import shelve
 from nova_recover.tests.unit import base
 
 SHELVED_KEYS = {'shelved_at': '2026-01-01T00:00:00',
@@ -371,6 +373,11 @@ class UnshelveSpawningTestCase(_ShelveTestCase):
                               image_ref=uuids.shelved_image,
                               launched_at=None, node='fake-node',
                               system_metadata=sysmeta)
+
+    def test_unshelve_spawning_is_the_shelve_rules(self):
+        instance = self._instance(task_states.SPAWNING,
+                                  vm_state=vm_states.SHELVED_OFFLOADED)
+        self.assertIs(shelve, engine.rule_for(instance))
 
     def test_guest_runs_here_is_active(self):
         """A running guest is the unshelved server: ACTIVE, snapshot gone.
