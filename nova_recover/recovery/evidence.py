@@ -170,6 +170,18 @@ REACHED = {
     task_states.RESIZE_FINISH: ('finish_resize',),
 }
 
+# Manager methods that end by casting the operation's next step to a
+# compute (or whose caller, the conductor, then runs it elsewhere), with
+# the task state unchanged: their finished event is a hand-off, not a
+# death.
+HANDS_ON = frozenset([
+    'prep_resize',
+    'revert_resize',
+    'prep_snapshot_based_resize_at_dest',
+    'revert_snapshot_based_resize_at_dest',
+])
+SUCCESS = 'Success'
+
 PREFIX = 'compute_'
 INTERRUPTED = 'Interrupted by a nova-compute restart'
 # The event that tells the owner a request was lost. Not the name of any
@@ -201,7 +213,7 @@ _CACHE = '_nova_recover_evidence'
 Action = collections.namedtuple(
     'Action', ['id', 'action', 'request_id', 'start_time', 'user_id'])
 Event = collections.namedtuple(
-    'Event', ['id', 'action_id', 'event', 'host', 'finish_time'])
+    'Event', ['id', 'action_id', 'event', 'host', 'finish_time', 'result'])
 
 
 class Unreadable(Exception):
@@ -319,19 +331,61 @@ def _read_events(context, record, action):
     for event in objects.InstanceActionEventList.get_by_action(
             context, action.id):
         record.events.append(Event(event.id, action.id, event.event,
-                                   event.host, event.finish_time))
+                                   event.host, event.finish_time,
+                                   event.result))
     record.read.add(action.id)
 
 
-def reached(record, operation, host):
-    """Whether an event of the operation ran on host after its request."""
+def _events_here(record, operation, host):
+    """The events of the operation on host since its request."""
     target = record.latest(operation.actions)
     if target is None:
-        return False
+        return []
     since = {action.id for action in record.actions_since(target)}
     names = {PREFIX + method for method in operation.methods}
-    return any(event.action_id in since and event.event in names and
-               event.host == host for event in record.events)
+    return [event for event in record.events
+            if event.action_id in since and event.event in names and
+            event.host == host]
+
+
+def reached(record, operation, host):
+    """Whether the operation ran on host after its request, and died.
+
+    An event of the operation's method on host proves it, unless every
+    such event is of a method that hands the operation on and finished
+    well (handed_on): then the operation did not die here.
+    """
+    events = _events_here(record, operation, host)
+    return bool(events) and not _handed_on(events)
+
+
+def handed_on(record, operation, host):
+    """Whether host finished its step and handed the operation on.
+
+    nova's revert_resize ends by casting finish_revert_resize to the
+    source, and prep_resize by casting resize_instance; the instance
+    keeps its task state until that next step saves. Such an event that
+    finished with Success, and nothing after it here, means the next
+    step belongs to another service (or to this one's queue): the
+    instance is neither dead here nor a request that may be lost.
+    """
+    return _handed_on(_events_here(record, operation, host))
+
+
+def _handed_on(events):
+    names = {PREFIX + method for method in HANDS_ON}
+    return bool(events) and all(
+        event.event in names and event.finish_time is not None and
+        event.result == SUCCESS for event in events)
+
+
+def handed_on_here(manager, instance):
+    """handed_on for the instance's evidence as start-up read it."""
+    record = getattr(manager, _CACHE, {}).get(instance.uuid)
+    operation = API_SET.get(instance.task_state)
+    if record is None or operation is None:
+        return False
+    return handed_on(record, operation, manager.host)
 
 
 def request_time(record, operation):

@@ -16,14 +16,18 @@ Beyond the blueprint, which left this case open: it recovered every
 instance it found in a transitional state, and so threw away a request
 cast while nova-compute was down. Here an instance whose request shows
 no sign of having reached this host (evidence.py) is held back from
-recovery and watched by the deferred sweep (sweep.py), which recovers it
-only once this service has consumed its queue for ``[recover]
-queued_request_grace`` and the request still has not arrived.
-Evidence that cannot be read proves nothing, so it holds the instance
-back too: unknown is never "started". The evidence of every instance
-that needs it is read at once, beside start-up (read_ahead.py). Once an
-instance is recovered, the action events that the dead process left
-open are finished as Error.
+recovery and watched by the deferred sweep (sweep.py), which takes the
+request as lost only once this service has consumed its queue for
+``[recover] queued_request_grace`` and the request still has not
+arrived; the instance is then left as it was before the request, and
+the request's action says it was lost. An instance whose step here
+finished and handed the operation on (a destination's revert_resize
+casts the rest to the source) is held back too, and not watched: the
+next step settles it. Evidence that cannot be read proves nothing, so
+it holds the instance back too: unknown is never "started". The
+evidence of every instance that needs it is read at once, beside
+start-up (read_ahead.py). Once an instance is recovered, the action
+events that the dead process left open are finished as Error.
 """
 
 from oslo_log import log as logging
@@ -62,7 +66,12 @@ def holds(manager, context, instance, task_state, rule, default, recover):
             LOG.info('The %(op)s request may still be queued for this '
                      'host; leaving the instance for it', {'op': operation},
                      instance=instance)
-    if queued:
+    if queued and evidence.handed_on_here(manager, instance):
+        # Not ours to settle, nor to take as lost: the next step's.
+        LOG.info('This host finished its step of the %(op)s and handed '
+                 'the rest on; leaving the instance to the next step',
+                 {'op': operation}, instance=instance)
+    elif queued:
         sweep.watch(manager, instance, recover)
     return queued
 

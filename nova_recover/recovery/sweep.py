@@ -15,9 +15,10 @@
 Start-up leaves an instance alone when its request may still be queued
 (see evidence.py). If the message was lost instead (the API died after
 its cast, the queue was purged...), nothing would ever settle the
-instance. The sweep watches exactly those instances and runs the
-start-up recovery on one, as if its request had reached this host and
-died, once the request is lost.
+instance. The sweep watches exactly those instances and, once a request
+is lost, leaves its instance as it was before the request, with a note
+on the request's action (the engine's recover_lost): no rule runs, since
+nothing of the request ever ran here.
 
 A request is lost only when this service has been consuming its queue
 for ``[recover] queued_request_grace`` seconds and the request still
@@ -252,21 +253,22 @@ def _sweep_instance(manager, context, uuid, task_state, recover, grace,
         LOG.warning('The %(op)s request lies too far back among the '
                     'instance actions to tell whether it reached this '
                     'host (%(error)s), and this service has consumed its '
-                    'queue for %(served)d seconds; recovering the instance '
-                    'as if the request had died here',
+                    'queue for %(served)d seconds; taking it as lost',
                     {'op': base.operation_of(instance), 'error': exc,
                      'served': serving_for}, instance=instance)
         recover(manager, context, instance)
         return RECOVERED
-    if evidence.reached(record, operation, manager.host):
-        # The request reached this running service: it is its job now.
+    if (evidence.reached(record, operation, manager.host) or
+            evidence.handed_on(record, operation, manager.host)):
+        # The request reached this running service, or went on to its
+        # next step: it is their job now.
         return ARRIVED
     requested = evidence.request_time(record, operation)
     if not _lost(serving_for, requested, grace):
         return WAITING
     LOG.warning('The %(op)s request recorded at %(when)s never reached this '
                 'host in the %(served)d seconds it has consumed its queue; '
-                'recovering the instance as if it had died here',
+                'taking it as lost',
                 {'op': base.operation_of(instance), 'when': requested,
                  'served': serving_for}, instance=instance)
     evidence.remember(manager, record)

@@ -231,6 +231,52 @@ class EvidenceTestCase(EvidenceBase):
         self._event(ctxt, instance, 'finish_revert_resize')
         self.assertFalse(self.queued(instance))
 
+    def test_revert_handed_to_the_source_is_not_a_death(self):
+        """The destination's revert_resize finished: it cast the rest to
+
+        the source, and instance.host stays the destination until the
+        source saves. Before, that event read as a revert that died here.
+        """
+        instance = self._instance(task_states.RESIZE_REVERTING,
+                                  vm_state=vm_states.RESIZED)
+        ctxt = self._request(instance, instance_actions.REVERT_RESIZE)
+        self._event(ctxt, instance, 'revert_resize', finish=True)
+        self.assertTrue(self.queued(instance))
+        with self.shape.compute_side():
+            self.assertTrue(evidence.handed_on_here(self.manager, instance))
+
+    def test_revert_that_died_here_is_reached(self):
+        instance = self._instance(task_states.RESIZE_REVERTING,
+                                  vm_state=vm_states.RESIZED)
+        ctxt = self._request(instance, instance_actions.REVERT_RESIZE)
+        self._event(ctxt, instance, 'revert_resize')
+        self.assertFalse(self.queued(instance))
+        self.assertFalse(evidence.handed_on_here(self.manager, instance))
+
+    def test_same_host_resize_waits_for_its_source_step(self):
+        """prep_resize finished and resize_instance is still queued here."""
+        instance = self._instance(task_states.RESIZE_PREP)
+        ctxt = self._request(instance, instance_actions.RESIZE)
+        self._event(ctxt, instance, 'prep_resize', finish=True)
+        self.assertTrue(self.queued(instance))
+        self.assertTrue(evidence.handed_on_here(self.manager, instance))
+        # Once the source step started here, it is one that died.
+        self._event(ctxt, instance, 'resize_instance')
+        self.assertFalse(self.queued(instance))
+        self.assertFalse(evidence.handed_on_here(self.manager, instance))
+
+    def test_failed_hand_off_is_not_handed_on(self):
+        instance = self._instance(task_states.RESIZE_REVERTING,
+                                  vm_state=vm_states.RESIZED)
+        ctxt = self._request(instance, instance_actions.REVERT_RESIZE)
+        name = evidence.PREFIX + 'revert_resize'
+        objects.InstanceActionEvent.event_start(
+            ctxt, instance.uuid, name, want_result=False, host=HOST)
+        objects.InstanceActionEvent.event_finish_with_failure(
+            ctxt, instance.uuid, name, exc_val='boom', exc_tb='tb',
+            want_result=False)
+        self.assertFalse(self.queued(instance))
+
     def test_start_of_an_unshelve(self):
         # The conductor unshelves a SHELVED server with a start cast.
         instance = self._instance(task_states.POWERING_ON,

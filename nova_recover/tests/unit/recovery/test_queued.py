@@ -28,6 +28,7 @@ from nova import test
 from nova_recover.recovery import engine
 from nova_recover.recovery import evidence
 from nova_recover.recovery import sweep
+from nova_recover.rules import resize
 from nova_recover.tests import fixtures as recover_fixtures
 
 HOST = 'host1'
@@ -89,6 +90,54 @@ class LostRequestTestCase(test.TestCase):
                          sweep.watched(self.compute))
         instance.refresh()
         self.assertEqual(task_states.PAUSING, instance.task_state)
+
+    def test_revert_handed_to_the_source_is_left_to_it(self):
+        """The destination finished its revert_resize and cast the rest
+
+        to the source: start-up neither recovers the instance (before, the
+        resize rule put it in ERROR, and the source's finish_revert_resize
+        then failed its compare-and-swap) nor watches it as a request that
+        may be lost.
+        """
+        instance = self._queued(task_states.RESIZE_REVERTING,
+                                instance_actions.REVERT_RESIZE)
+        instance.vm_state = vm_states.RESIZED
+        instance.save()
+        ctxt = nova_context.RequestContext('u', 'p', is_admin=True)
+        ctxt.request_id = objects.InstanceActionList.get_by_instance_uuid(
+            self.context, instance.uuid)[0].request_id
+        name = evidence.PREFIX + 'revert_resize'
+        objects.InstanceActionEvent.event_start(
+            ctxt, instance.uuid, name, want_result=False, host=HOST)
+        objects.InstanceActionEvent.event_finish(
+            ctxt, instance.uuid, name, want_result=False)
+        with mock.patch.object(resize, 'recover') as mock_recover:
+            self._start_up(instance)
+        mock_recover.assert_not_called()
+        self.assertEqual({}, sweep.watched(self.compute))
+        instance.refresh()
+        self.assertEqual(task_states.RESIZE_REVERTING, instance.task_state)
+        self.assertEqual(vm_states.RESIZED, instance.vm_state)
+        self.assertEqual(HOST, instance.host)
+
+    def test_sweep_leaves_a_handed_on_revert_to_its_next_step(self):
+        instance = self._queued(task_states.RESIZE_REVERTING,
+                                instance_actions.REVERT_RESIZE)
+        self._start_up(instance)
+        self.assertIn(instance.uuid, sweep.watched(self.compute))
+        # The queued revert_resize ran here and handed the rest on.
+        ctxt = nova_context.RequestContext('u', 'p', is_admin=True)
+        ctxt.request_id = objects.InstanceActionList.get_by_instance_uuid(
+            self.context, instance.uuid)[0].request_id
+        name = evidence.PREFIX + 'revert_resize'
+        objects.InstanceActionEvent.event_start(
+            ctxt, instance.uuid, name, want_result=False, host=HOST)
+        objects.InstanceActionEvent.event_finish(
+            ctxt, instance.uuid, name, want_result=False)
+        self.assertEqual({instance.uuid: sweep.ARRIVED},
+                         self._pass(GRACE + 1))
+        instance.refresh()
+        self.assertEqual(task_states.RESIZE_REVERTING, instance.task_state)
 
     def test_unreadable_evidence_hands_the_instance_to_the_sweep(self):
         instance = self._queued(task_states.PAUSING, instance_actions.PAUSE)
