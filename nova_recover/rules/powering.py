@@ -25,6 +25,9 @@ Differs from the original: a guest already in the target power state
 only gets its state recorded, and ERROR and RESCUED instances are
 covered too.
 
+A start whose guest already runs is recorded ACTIVE; when that start
+was the unshelve of a SHELVED server, what the shelve kept (its snapshot
+in glance, its shelved keys) is dropped too, as start_instance does.
 Otherwise the stop or start is re-run as the user asked for it. The
 API's stop always asks for a clean shutdown, and the retried stop does
 too: that stop_instance started proves nothing about the guest having
@@ -39,9 +42,11 @@ from oslo_log import log as logging
 from nova.compute import instance_actions
 from nova.compute import power_state
 from nova.compute import task_states
+from nova.compute import utils as compute_utils
 from nova.compute import vm_states
 
 from nova_recover.recovery import base
+from nova_recover.recovery import glance_cleanup
 
 LOG = logging.getLogger(__name__)
 
@@ -82,8 +87,19 @@ def _start(manager, context, instance, current):
     if current == power_state.RUNNING:
         LOG.info('Start interrupted by a nova-compute restart and the guest '
                  'runs, recording it as active', instance=instance)
-        base.settle(instance, task_states.POWERING_ON, task_state=None,
-                    vm_state=vm_states.ACTIVE, power_state=current)
+        # The unshelve of a shelved (not offloaded) server is this start:
+        # once it runs, start_instance drops what shelve kept, and so
+        # does this, or the user keeps paying for the snapshot.
+        snapshot_id = None
+        if instance.vm_state == vm_states.SHELVED:
+            snapshot_id = instance.system_metadata.get('shelved_image_id')
+            compute_utils.remove_shelved_keys_from_system_metadata(instance)
+        if (base.settle(instance, task_states.POWERING_ON, task_state=None,
+                        vm_state=vm_states.ACTIVE, power_state=current) and
+                snapshot_id):
+            manager._delete_snapshot_of_shelved_instance(
+                glance_cleanup.image_context(context), instance,
+                snapshot_id)
         return base.HANDLED
     LOG.info('Start interrupted by a nova-compute restart, retrying it',
              instance=instance)

@@ -13,6 +13,7 @@
 from unittest import mock
 
 import ddt
+from oslo_utils.fixture import uuidsentinel as uuids
 
 from nova.compute import instance_actions
 from nova.compute import power_state
@@ -126,6 +127,48 @@ class PoweringRecoveryTestCase(base.InitInstanceTestCase):
         self.assertEqual(vm_states.ACTIVE, instance.vm_state)
         self.assertEqual(power_state.RUNNING, instance.power_state)
         self.mock_fault.assert_not_called()
+
+    def _unshelve_started(self, save_error=None):
+        """The unshelve of a SHELVED server died in its start."""
+        self.mock_get_info.return_value = hardware.InstanceInfo(
+            state=power_state.RUNNING)
+        instance = self._instance(
+            task_states.POWERING_ON, vm_state=vm_states.SHELVED,
+            system_metadata={'shelved_image_id': uuids.snapshot,
+                             'shelved_at': 'then', 'shelved_host': 'here'},
+            expected_attrs=['system_metadata'])
+        with test.nested(
+            mock.patch.object(self.compute, 'start_instance'),
+            mock.patch.object(self.compute,
+                              '_delete_snapshot_of_shelved_instance'),
+            mock.patch.object(instance, 'save', side_effect=save_error),
+        ) as (mock_start, mock_delete, mock_save):
+            self.compute._init_instance(self.context, instance)
+        mock_start.assert_not_called()
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.POWERING_ON)
+        return instance, mock_delete
+
+    def test_unshelve_start_guest_running_drops_the_shelved_snapshot(self):
+        """As start_instance does once the guest runs: before, the snapshot
+
+        stayed in glance, and its owner paid for an image nothing uses.
+        """
+        instance, mock_delete = self._unshelve_started()
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.assertNotIn('shelved_image_id', instance.system_metadata)
+        self.assertNotIn('shelved_host', instance.system_metadata)
+        mock_delete.assert_called_once_with(mock.ANY, instance,
+                                            uuids.snapshot)
+        self.mock_fault.assert_not_called()
+
+    def test_unshelve_start_lost_race_keeps_the_snapshot(self):
+        _instance, mock_delete = self._unshelve_started(
+            save_error=exception.UnexpectedTaskStateError(
+                instance_uuid='fake', expected='powering-on',
+                actual='shelving'))
+        mock_delete.assert_not_called()
 
     def test_start_failure_sets_error(self):
         """Stock nova 34 logs a failed start retry and leaves the instance
