@@ -69,3 +69,40 @@ class ResizeDestinationDiesTestCase(base.CrashRestartTestCase):
         source_rp = self._get_provider_uuid_by_host(base.HOST)
         self.assertEqual([source_rp], list(
             self._get_allocations_by_server_uuid(server['id'])))
+
+    def test_destination_restarts_while_the_source_has_the_revert(self):
+        """The destination's revert_resize finished and cast the rest to a
+
+        source that is down. The destination restarts: before, it read
+        its finished revert_resize as a revert that died there and put
+        the server in ERROR, which made the source's finish_revert_resize
+        fail too. Now it leaves the server to the source, which finishes
+        the revert when it comes back.
+        """
+        server = self._server_on_source()
+        old_flavor = server['flavor']
+        new = next(f for f in self.api.get_flavors()
+                   if f['name'] != old_flavor['original_name'])
+        server = self._resize_server(server, new['id'])
+        self.assertEqual(DEST, server['OS-EXT-SRV-ATTR:host'])
+        source = self.computes[base.HOST]
+        source.stop()
+        self.api.post_server_action(server['id'], {'revertResize': None})
+        self._wait_for_instance_action_event(
+            server, 'revertResize', 'compute_revert_resize', 'success')
+        self.assertEqual('resize_reverting', self.task_state(server['id']))
+        self.kill_and_restart(DEST)
+        server = self.api.get_server(server['id'])
+        self.assertEqual('resize_reverting', server['OS-EXT-STS:task_state'])
+        self.assertEqual('REVERT_RESIZE', server['status'])
+        self.assertNotIn('fault', server)
+        # The source comes back and consumes its finish_revert_resize.
+        self.computes[base.HOST] = self.restart_compute_service(source)
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self._wait_for_migration_status(server, ['reverted'])
+        server = self.api.get_server(server['id'])
+        self.assertIsNone(server['OS-EXT-STS:task_state'])
+        self.assertEqual(base.HOST, server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual(old_flavor['original_name'],
+                         server['flavor']['original_name'])
+        self.assertNotIn('fault', server)
