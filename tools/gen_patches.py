@@ -1158,7 +1158,8 @@ def engine_for(text, modules):
               any(isinstance(n, ast.Name) and n.id in stripped
                   for n in ast.walk(node))]
     if unused:
-        text = drop_toplevel(text, unused, 'engine.py')
+        # A dropped function at the end leaves its blank lines behind.
+        text = drop_toplevel(text, unused, 'engine.py').rstrip('\n') + '\n'
     if not rules:
         # The framework patch changes no behaviour: without a rule,
         # nova's exception still leaves init_host as it always did.

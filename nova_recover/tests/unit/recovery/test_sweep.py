@@ -273,8 +273,8 @@ class SweepTestCase(test.TestCase):
         self.assertEqual({instance.uuid: sweep.RECOVERED},
                          self._pass(GRACE + 10))
         self.assertEqual([instance.uuid], self.recovered)
-        self.assertIn('WARNING [nova_recover.recovery.sweep] The pause '
-                      'request lies too far back', self.stdlog.logger.output)
+        self.assertIn('WARNING [%s] The pause request lies too far back'
+                      % sweep.__name__, self.stdlog.logger.output)
         self.assertEqual({}, sweep.watched(self.manager))
 
     def test_too_far_back_waits_for_the_queue_to_be_read(self):
