@@ -90,6 +90,17 @@ class LostRequestTestCase(test.TestCase):
         instance.refresh()
         self.assertEqual(task_states.PAUSING, instance.task_state)
 
+    def _revert_resize_handed_on(self, instance):
+        """revert_resize ran here for the request and finished well."""
+        ctxt = nova_context.RequestContext('u', 'p', is_admin=True)
+        ctxt.request_id = objects.InstanceActionList.get_by_instance_uuid(
+            self.context, instance.uuid)[0].request_id
+        name = evidence.PREFIX + 'revert_resize'
+        objects.InstanceActionEvent.event_start(
+            ctxt, instance.uuid, name, want_result=False, host=HOST)
+        objects.InstanceActionEvent.event_finish(
+            ctxt, instance.uuid, name, want_result=False)
+
     def test_revert_handed_to_the_source_is_left_to_it(self):
         """The destination finished its revert_resize and cast the rest
 
@@ -102,14 +113,7 @@ class LostRequestTestCase(test.TestCase):
                                 instance_actions.REVERT_RESIZE)
         instance.vm_state = vm_states.RESIZED
         instance.save()
-        ctxt = nova_context.RequestContext('u', 'p', is_admin=True)
-        ctxt.request_id = objects.InstanceActionList.get_by_instance_uuid(
-            self.context, instance.uuid)[0].request_id
-        name = evidence.PREFIX + 'revert_resize'
-        objects.InstanceActionEvent.event_start(
-            ctxt, instance.uuid, name, want_result=False, host=HOST)
-        objects.InstanceActionEvent.event_finish(
-            ctxt, instance.uuid, name, want_result=False)
+        self._revert_resize_handed_on(instance)
         self._start_up(instance)
         self.assertEqual({}, sweep.watched(self.compute))
         instance.refresh()
@@ -124,14 +128,7 @@ class LostRequestTestCase(test.TestCase):
         self._start_up(instance)
         self.assertIn(instance.uuid, sweep.watched(self.compute))
         # The queued revert_resize ran here and handed the rest on.
-        ctxt = nova_context.RequestContext('u', 'p', is_admin=True)
-        ctxt.request_id = objects.InstanceActionList.get_by_instance_uuid(
-            self.context, instance.uuid)[0].request_id
-        name = evidence.PREFIX + 'revert_resize'
-        objects.InstanceActionEvent.event_start(
-            ctxt, instance.uuid, name, want_result=False, host=HOST)
-        objects.InstanceActionEvent.event_finish(
-            ctxt, instance.uuid, name, want_result=False)
+        self._revert_resize_handed_on(instance)
         self.assertEqual({instance.uuid: sweep.ARRIVED},
                          self._pass(GRACE + 1))
         instance.refresh()
