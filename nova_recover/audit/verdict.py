@@ -46,8 +46,10 @@ the service's ``state`` (``down`` once it missed its reports for
 
   - service down: *queued for host*, the request waits on its queue;
   - service up and the request younger than the grace: *in progress*;
-  - service up and the request older than the grace: *lost*, as the
-    deferred sweep of nova-recover decides with the same grace.
+  - service up and the request older than the grace: *lost*. The
+    deferred sweep of nova-recover decides so only once the restarted
+    service has also consumed its queue for the grace, so it may take
+    up to one grace longer than the audit.
 
 Only *in progress* is not stuck.
 """

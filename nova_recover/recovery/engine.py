@@ -16,15 +16,20 @@ The order of RULES matters where two rules could claim one instance:
 ``deleting`` comes first because a delete is what the user asked for
 last, whatever else the instance was doing; ``build`` comes next because
 a guest that never finished spawning has nothing to reboot, power or
-snapshot. The remaining rules own disjoint task states; doc/coverage.rst
-(generated from coverage.py) lists which rule owns which.
+snapshot, except where ``build.owns`` hands a SPAWNING offloaded server
+to ``shelve`` (an unshelve spawns under SPAWNING too). The remaining
+rules own disjoint task states; doc/coverage.rst (generated from
+coverage.py) lists which rule owns which.
 
 Before any rule, an instance whose request may still be on the message
 queue is left alone (see queued.py), so every rule only ever sees an
-operation that reached this host and died.
+operation that reached this host and died. A request that turns out
+lost never reaches a rule either (recover_lost).
 
 Nothing escapes from here: nova-compute start-up must go on for the
-other instances whatever one of them does.
+other instances whatever one of them does. A failure of nova's own
+start-up step is kept until the end of init_host instead
+(raise_start_up_failure).
 
 The blueprint's last change moved _init_instance to native Instance
 objects; everything here, and every rule, works on nova.objects.Instance.
