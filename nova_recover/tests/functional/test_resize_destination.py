@@ -32,6 +32,10 @@ class ResizeDestinationDiesTestCase(base.CrashRestartTestCase):
     def setUp(self):
         super().setUp()
         self._start_compute(DEST)
+        # Cleanups run last in, first out: the request parked by a crash
+        # of this compute must unwind before the harness stops it, which
+        # waits for its RPC server's requests.
+        self.addCleanup(self._release_parked)
 
     def _server_on_source(self):
         server = self._create_server(host=base.HOST, networks='none')
