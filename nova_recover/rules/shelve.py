@@ -15,7 +15,8 @@
 Beyond the recover-stuck-state blueprint: no upstream change; stock nova
 34.0.0 has no start-up handling for SHELVING, SHELVING_IMAGE_PENDING_UPLOAD,
 SHELVING_IMAGE_UPLOADING, SHELVING_OFFLOADING or UNSHELVING, and errors
-out (as a build) an unshelve that died while spawning.
+out (as a build) an unshelve that died while spawning; this rule settles
+that one too (below).
 
 States owned: task_state SHELVING, SHELVING_IMAGE_PENDING_UPLOAD,
 SHELVING_IMAGE_UPLOADING, SHELVING_OFFLOADING and UNSHELVING, in any
