@@ -348,8 +348,17 @@ def _events_here(record, operation, host):
             event.host == host]
 
 
+def arrived(record, operation, host):
+    """Whether the operation ran on host after its request at all.
+
+    Once the service runs, that is all the sweep needs to know: a
+    request that arrived is the running service's, or its next step's.
+    """
+    return bool(_events_here(record, operation, host))
+
+
 def reached(record, operation, host):
-    """Whether the operation ran on host after its request, and died.
+    """Whether the operation ran on host after its request, not handed on.
 
     An event of the operation's method on host proves it, unless every
     such event is of a method that hands the operation on and finished

@@ -258,8 +258,7 @@ def _sweep_instance(manager, context, uuid, task_state, recover, grace,
                      'served': serving_for}, instance=instance)
         recover(manager, context, instance)
         return RECOVERED
-    if (evidence.reached(record, operation, manager.host) or
-            evidence.handed_on(record, operation, manager.host)):
+    if evidence.arrived(record, operation, manager.host):
         # The request reached this running service, or went on to its
         # next step: it is their job now.
         return ARRIVED
