@@ -18,7 +18,9 @@ its cast, the queue was purged...), nothing would ever settle the
 instance. The sweep watches exactly those instances and, once a request
 is lost, leaves its instance as it was before the request, with a note
 on the request's action (the engine's recover_lost): no rule runs, since
-nothing of the request ever ran here.
+nothing of the request ever ran here. Only the image that the API
+created for a lost snapshot, backup or shelve goes (take_as_lost): it is
+empty, and nothing will ever fill it.
 
 A request is lost only when this service has been consuming its queue
 for ``[recover] queued_request_grace`` seconds and the request still
@@ -60,6 +62,7 @@ import time
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
+from nova.compute import task_states
 import nova.conf
 from nova import context as nova_context
 from nova import exception
@@ -68,6 +71,7 @@ from nova import objects
 from nova_recover import conf as recover_conf
 from nova_recover.recovery import base
 from nova_recover.recovery import evidence
+from nova_recover.recovery import glance_cleanup
 
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
@@ -256,7 +260,7 @@ def _sweep_instance(manager, context, uuid, task_state, recover, grace,
                     'queue for %(served)d seconds; taking it as lost',
                     {'op': base.operation_of(instance), 'error': exc,
                      'served': serving_for}, instance=instance)
-        recover(manager, context, instance)
+        take_as_lost(manager, context, instance, recover)
         return RECOVERED
     if evidence.arrived(record, operation, manager.host):
         # The request reached this running service, or went on to its
@@ -271,8 +275,27 @@ def _sweep_instance(manager, context, uuid, task_state, recover, grace,
                 {'op': base.operation_of(instance), 'when': requested,
                  'served': serving_for}, instance=instance)
     evidence.remember(manager, record)
-    recover(manager, context, instance)
+    take_as_lost(manager, context, instance, recover)
     return RECOVERED
+
+
+# The requests for which the API created an image before its cast.
+_MAKES_IMAGE = frozenset([task_states.IMAGE_SNAPSHOT_PENDING,
+                          task_states.IMAGE_BACKUP, task_states.SHELVING])
+
+
+def take_as_lost(manager, context, instance, recover):
+    """Undo what the API did for a lost request, then recover it.
+
+    A lost snapshot, backup or shelve leaves the image the API created
+    for it queued and empty in the owner's image list (and bill), and no
+    upload will ever fill it. It goes first, while the task state still
+    keeps a new image request off the instance; then ``recover`` leaves
+    the server as it was before the request.
+    """
+    if instance.task_state in _MAKES_IMAGE:
+        glance_cleanup.delete_unfinished_images(manager, context, instance)
+    recover(manager, context, instance)
 
 
 def _lost(serving_for, requested, grace):

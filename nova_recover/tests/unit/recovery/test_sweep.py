@@ -27,6 +27,7 @@ from nova import objects
 from nova import test
 
 from nova_recover.recovery import evidence
+from nova_recover.recovery import glance_cleanup
 from nova_recover.recovery import sweep
 from nova_recover.tests import fixtures as recover_fixtures
 
@@ -135,6 +136,30 @@ class SweepTestCase(test.TestCase):
         # Once only: the instance is no longer watched.
         self.assertEqual({}, self._pass(GRACE + 2))
         self.assertEqual(1, len(self.recovered))
+
+    def test_lost_snapshot_loses_its_empty_image_first(self):
+        instance = self._instance(task_states.IMAGE_SNAPSHOT_PENDING,
+                                  action=instance_actions.CREATE_IMAGE)
+        seen = []
+        self.useFixture(test.fixtures.MockPatchObject(
+            glance_cleanup, 'delete_unfinished_images',
+            side_effect=lambda m, c, i: seen.append(
+                ('images', self.recovered[:]))))
+        self._left_alone(instance)
+        self.assertEqual({instance.uuid: sweep.RECOVERED},
+                         self._pass(GRACE + 1))
+        # Deleted while the task state still kept new requests off.
+        self.assertEqual([('images', [])], seen)
+        self.assertEqual([instance.uuid], self.recovered)
+
+    def test_lost_pause_touches_no_image(self):
+        instance = self._instance(task_states.PAUSING)
+        self.useFixture(test.fixtures.MockPatchObject(
+            glance_cleanup, 'delete_unfinished_images'))
+        self._left_alone(instance)
+        self._pass(GRACE + 1)
+        glance_cleanup.delete_unfinished_images.assert_not_called()
+        self.assertEqual([instance.uuid], self.recovered)
 
     def test_request_that_arrived_is_left_to_the_service(self):
         instance = self._instance(task_states.PAUSING)
