@@ -23,6 +23,7 @@ step() {
 
 step pep8 flake8
 step coverage-doc python tools/gen_coverage_doc.py --check
+step end-states-doc python tools/gen_end_states.py --check
 # Every test runs in both of nova's concurrency modes: native threading,
 # nova-compute's default, then eventlet, deprecated but still supported.
 # nova picks the mode once per process, so each mode is a run of its own;

@@ -35,10 +35,13 @@ stock nova.
 """
 
 import collections
+import functools
+import importlib
+import inspect
+import json
 import os
 
 from oslo_log import log as logging
-from oslo_utils.fixture import uuidsentinel as uuids
 from oslo_utils import timeutils
 from oslo_utils import uuidutils
 import sqlalchemy as sa
@@ -63,9 +66,11 @@ from nova.virt import fake
 
 import nova_recover
 from nova_recover import coverage
+from nova_recover.recovery import base as recovery_base
 from nova_recover.recovery import evidence
 from nova_recover.recovery import sweep
 from nova_recover.tests import fixtures as recover_fixtures
+from nova_recover.tests.functional import end_states
 
 LOG = logging.getLogger(__name__)
 
@@ -170,6 +175,11 @@ AGREES = {
     vm_states.SOFT_DELETED: {power_state.SHUTDOWN, power_state.NOSTATE},
 }
 
+# The resize steps that come after finish_resize switched the flavor.
+NEW_FLAVOR_STATES = frozenset([
+    task_states.RESIZE_FINISH, task_states.RESIZE_REVERTING,
+    task_states.RESIZE_CONFIRMING])
+
 RESIZE_STATES = frozenset([
     task_states.RESIZE_PREP, task_states.RESIZE_MIGRATING,
     task_states.RESIZE_MIGRATED, task_states.RESIZE_FINISH,
@@ -184,11 +194,61 @@ MIGRATION_STATUS = {
     task_states.MIGRATING: 'running',
 }
 
-Row = collections.namedtuple(
-    'Row', ['task_state', 'vm_state', 'guest', 'queued'])
+
+class Row(collections.namedtuple(
+        'Row', ['task_state', 'vm_state', 'guest', 'stood'])):
+    """One census instance; stood is where its request stood."""
+
+    @property
+    def queued(self):
+        """Whether the request never reached this host.
+
+        A lost row starts as a queued one: only the API's action exists.
+        """
+        return self.stood != end_states.REACHED
+
 
 GOOD = ('recovered-to-', 'errored-with-fault', 'deleted', 'left-queued',
         'stayed-error')
+
+
+# The image an operation had the API create before its cast, and the
+# status the upload left it in when nova-compute died.
+UPLOADS = {
+    task_states.IMAGE_SNAPSHOT_PENDING: ('snapshot', 'queued'),
+    task_states.IMAGE_SNAPSHOT: ('snapshot', 'queued'),
+    task_states.IMAGE_PENDING_UPLOAD: ('snapshot', 'queued'),
+    task_states.IMAGE_UPLOADING: ('snapshot', 'saving'),
+    task_states.IMAGE_BACKUP: ('backup', 'queued'),
+    task_states.SHELVING: ('snapshot', 'queued'),
+    task_states.SHELVING_IMAGE_PENDING_UPLOAD: ('snapshot', 'queued'),
+    task_states.SHELVING_IMAGE_UPLOADING: ('snapshot', 'saving'),
+}
+PROJECT = 'census-project'
+
+# Driver calls start-up may make, recorded per instance for the table.
+RECORDED = ('reboot', 'power_on', 'power_off', 'destroy', 'pause',
+            'unpause', 'suspend', 'resume', 'rescue', 'unrescue', 'spawn',
+            'snapshot', 'soft_delete', 'restore', 'set_admin_password',
+            'finish_revert_migration', 'migrate_disk_and_power_off',
+            'finish_migration', 'confirm_migration', 'cleanup',
+            'resume_state_on_host_boot', 'plug_vifs',
+            'live_migration_abort', 'rollback_live_migration_at_destination')
+
+
+def _call_label(name, arguments):
+    """A driver call as the table shows it, with the argument that
+    tells the owner's request apart (clean or hard, disks kept or not).
+    """
+    if name == 'power_off':
+        return 'power_off(%s)' % ('clean' if arguments.get('timeout')
+                                  else 'hard')
+    if name == 'reboot':
+        return 'reboot(%s)' % arguments.get('reboot_type')
+    if name in ('destroy', 'cleanup'):
+        keep = arguments.get('destroy_disks', True) is False
+        return '%s(%s)' % (name, 'keep disks' if keep else 'disks')
+    return name
 
 
 def _queued_possible(task_state, vm_state):
@@ -209,9 +269,15 @@ def rows(task_state):
             if guest not in guests:
                 guests.append(guest)
         for guest in guests:
-            found.append(Row(task_state, vm_state, guest, False))
+            found.append(Row(task_state, vm_state, guest,
+                             end_states.REACHED))
             if _queued_possible(task_state, vm_state):
-                found.append(Row(task_state, vm_state, guest, True))
+                found.append(Row(task_state, vm_state, guest,
+                                 end_states.QUEUED))
+                if guest in SOURCE_POWER[vm_state]:
+                    # A request that never came left the guest as it was.
+                    found.append(Row(task_state, vm_state, guest,
+                                     end_states.LOST))
     return found
 
 
@@ -260,6 +326,11 @@ def _operation(task_state):
 
 class CensusDriver(fake.FakeDriver):
     """The fake driver, with guests that change state as real ones do."""
+
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        # libvirt takes a guest that is gone as already shut off.
+        if instance.uuid in self.instances:
+            super().power_off(instance, timeout, retry_interval)
 
     def _set(self, instance, state):
         if instance.uuid not in self.instances:
@@ -354,7 +425,7 @@ class CensusBase(test.TestCase):
             self.assertFalse(nova_recover.is_installed())
         self.shape = self.useFixture(recover_fixtures.ProductionShape())
         self.useFixture(nova_fixtures.NeutronFixture(self))
-        self.useFixture(nova_fixtures.GlanceFixture(self))
+        self.glance = self.useFixture(nova_fixtures.GlanceFixture(self))
         self.useFixture(func_fixtures.PlacementFixture())
         self.useFixture(nova_fixtures.CinderFixture(self))
         self.useFixture(nova_fixtures.SpawnIsSynchronousFixture())
@@ -364,6 +435,9 @@ class CensusBase(test.TestCase):
         # nova only loads drivers from its own tree.
         self.compute.driver = self.DRIVER(self.compute.virtapi)
         self.compute.rt.driver = self.compute.driver
+        self.calls = collections.defaultdict(list)
+        self._record_calls(self.compute.driver)
+        self.images = collections.defaultdict(list)
         self.addCleanup(self._stop_sweep)
         self.context = nova_context.get_admin_context()
         self.flavor = objects.Flavor(
@@ -371,6 +445,32 @@ class CensusBase(test.TestCase):
             root_gb=1, ephemeral_gb=0, swap=0, rxtx_factor=1.0,
             vcpu_weight=None, disabled=False, is_public=True,
             description=None, extra_specs={})
+        # What a resize moves to: a flavor of its own, so that the table
+        # shows which of the two a recovered server ends with.
+        self.new_flavor = objects.Flavor(
+            id=2, flavorid='census-new', name='census-new', memory_mb=1024,
+            vcpus=2, root_gb=1, ephemeral_gb=0, swap=0, rxtx_factor=1.0,
+            vcpu_weight=None, disabled=False, is_public=True,
+            description=None, extra_specs={})
+
+    def _record_calls(self, driver):
+        """Note every guest operation per instance, for the table."""
+        for name in RECORDED:
+            method = getattr(driver, name, None)
+            if method is not None:
+                setattr(driver, name, self._recording(name, method))
+
+    def _recording(self, name, method):
+        signature = inspect.signature(method)
+
+        def record(*args, **kwargs):
+            arguments = signature.bind_partial(*args, **kwargs).arguments
+            instance = arguments.get('instance')
+            if instance is not None:
+                self.calls[instance.uuid].append(
+                    _call_label(name, arguments))
+            return method(*args, **kwargs)
+        return record
 
     def _stop_sweep(self):
         # A queued row starts the deferred sweep; a stopped service ends it.
@@ -386,7 +486,7 @@ class CensusBase(test.TestCase):
         source = SOURCE_POWER[row.vm_state][0]
         instance = objects.Instance(
             self.context, uuid=uuid, host=HOST, node='fakenode', compute_id=1,
-            project_id=self.context.project_id or 'census-project',
+            project_id=PROJECT,
             user_id=self.context.user_id or 'census-user',
             display_name='census-%s-%s' % (row.task_state, row.vm_state),
             vm_state=row.vm_state, task_state=row.task_state,
@@ -405,8 +505,10 @@ class CensusBase(test.TestCase):
         if row.vm_state in (vm_states.SHELVED, vm_states.SHELVED_OFFLOADED):
             instance.system_metadata.update({
                 'shelved_at': '2026-01-01T00:00:00.000000',
-                'shelved_image_id': uuids.shelved_image,
+                'shelved_image_id': self._image(uuid, 'shelved', 'active'),
                 'shelved_host': HOST})
+        if row.task_state in UPLOADS:
+            self._image(uuid, *UPLOADS[row.task_state])
         if row.vm_state == vm_states.RESIZED:
             instance.system_metadata['old_vm_state'] = vm_states.ACTIVE
         instance.create()
@@ -425,6 +527,16 @@ class CensusBase(test.TestCase):
                     want_result=False, host=HOST)
         return uuid
 
+    def _image(self, uuid, kind, status):
+        """An image of the instance in glance, as its request left it."""
+        image_type = 'backup' if kind == 'backup' else 'snapshot'
+        image_id = self.glance.create(None, {
+            'name': 'census-%s-%s' % (kind, uuid[:8]), 'status': status,
+            'properties': {'instance_uuid': uuid, 'image_type': image_type,
+                           'owner': PROJECT}})['id']
+        self.images[uuid].append((kind, image_id))
+        return image_id
+
     def _migrate(self, instance, row):
         live = row.task_state == task_states.MIGRATING
         migration = objects.Migration(
@@ -436,7 +548,8 @@ class CensusBase(test.TestCase):
             migration_type='live-migration' if live else 'resize',
             status=MIGRATION_STATUS[row.task_state],
             old_instance_type_id=self.flavor.id,
-            new_instance_type_id=self.flavor.id)
+            new_instance_type_id=(self.flavor.id if live
+                                  else self.new_flavor.id))
         migration.create()
         instance.migration_context = objects.MigrationContext(
             instance_uuid=instance.uuid, migration_id=migration.id,
@@ -445,14 +558,40 @@ class CensusBase(test.TestCase):
             new_pci_requests=None, old_pci_requests=None,
             new_resources=None, old_resources=None)
         if not live:
+            if row.vm_state != vm_states.RESIZED:
+                # prep_resize keeps the vm_state to go back to.
+                instance.system_metadata['old_vm_state'] = row.vm_state
             instance.old_flavor = self.flavor
-            instance.new_flavor = self.flavor
+            instance.new_flavor = self.new_flavor
+            if row.task_state in NEW_FLAVOR_STATES:
+                # finish_resize switched the flavor before finish_migration.
+                instance.flavor = self.new_flavor
+                instance.instance_type_id = self.new_flavor.id
+                instance.memory_mb = self.new_flavor.memory_mb
+                instance.vcpus = self.new_flavor.vcpus
         instance.save()
 
     def _snapshot(self, uuid):
         return _raw_state(self.context, uuid)
 
     # -- start-up and the verdict -----------------------------------------
+
+    def off_table(self, results):
+        """How each row's end differs from the end-state table."""
+        table = end_states.load()
+        found = []
+        for row, _outcome in results:
+            name = end_states.key(row.task_state, row.vm_state,
+                                  _power(row.guest), row.stood)
+            expected = table.get(name)
+            if expected is None:
+                found.append('%s: no row in end_states.json' % name)
+                continue
+            for field, (want, got) in sorted(end_states.differences(
+                    expected, self.ends[row]).items()):
+                found.append('%s: %s expected %r, got %r' % (
+                    name, field, want, got))
+        return found
 
     def report(self, results, title):
         """Attach the counts and rows; append them to the report file."""
@@ -479,17 +618,95 @@ class CensusBase(test.TestCase):
                 self.compute._init_instance(self.context, instance)
             except Exception as exc:
                 errors[instance.uuid] = exc
+        lost = [uuid for row, uuid in made if row.stood == end_states.LOST]
+        for uuid in lost:
+            try:
+                self._lose(uuid)
+            except Exception as exc:
+                errors[uuid] = exc
         results = []
+        self.ends = {}
         for row, uuid in made:
-            outcome = self._classify(row, before[uuid],
-                                     self._snapshot(uuid), errors.get(uuid))
+            after = self._snapshot(uuid)
+            outcome = self._classify(row, before[uuid], after,
+                                     errors.get(uuid))
             results.append((row, outcome))
+            self.ends[row] = self.end_row(row, uuid, after)
         return results
+
+    def _lose(self, uuid):
+        """What the sweep does once a held request turns out lost.
+
+        The sweep decides that on its own clock (test_queued proves
+        when); here it is told at once, so the table can show the end.
+        """
+        package = ('nova.compute.startup_recovery'
+                   if recover_fixtures.native() else 'nova_recover.recovery')
+        engine = importlib.import_module(package + '.engine')
+        lost = importlib.import_module(package + '.sweep')
+        if recover_fixtures.native():
+            default = self.compute._init_instance_default
+        else:
+            from nova_recover import overlay
+            default = functools.partial(overlay.original(), self.compute)
+        instance = objects.Instance.get_by_uuid(
+            self.context, uuid,
+            expected_attrs=['info_cache', 'metadata', 'numa_topology'])
+        lost.take_as_lost(self.compute, self.context, instance,
+                          functools.partial(engine.recover_lost,
+                                            default=default))
+
+    def end_row(self, row, uuid, after):
+        """Every field the owner sees of the row's server, for the table."""
+        guest = self.compute.driver.instances.get(uuid)
+        host = after['host']
+        return {
+            'task_state_before': row.task_state,
+            'vm_state_before': row.vm_state,
+            'guest_before': _power(row.guest),
+            'stood': row.stood,
+            'operation': recovery_base.OPERATIONS.get(row.task_state,
+                                                      row.task_state),
+            'vm_state': after['vm_state'],
+            'task_state': after['task_state'],
+            'host': 'this' if host == HOST else (host or 'none'),
+            'flavor': _flavor(after.get('instance_extra.flavor')),
+            'power_state': _power(after['power_state']),
+            'guest': _power(guest.state) if guest is not None else 'none',
+            'images': ', '.join(
+                '%s:%s' % (kind, self._image_status(image_id))
+                for kind, image_id in self.images.get(uuid, ())),
+            'events': self._events(uuid),
+            'fault': self._fault(uuid),
+            'calls': ', '.join(self.calls.get(uuid, ())),
+        }
+
+    def _image_status(self, image_id):
+        image = self.glance.images.get(image_id)
+        return image['status'] if image is not None else 'deleted'
+
+    def _events(self, uuid):
+        context = self.context.elevated(read_deleted='yes')
+        found = []
+        actions = objects.InstanceActionList.get_by_instance_uuid(
+            context, uuid)
+        for action in sorted(actions, key=lambda a: a.id):
+            events = objects.InstanceActionEventList.get_by_action(
+                context, action.id)
+            found.extend(sorted('%s/%s:%s' % (
+                action.action, event.event, event.result or 'open')
+                for event in events))
+        return ', '.join(found)
+
+    def _fault(self, uuid):
+        faults = objects.InstanceFaultList.get_latest_by_instance_uuids(
+            self.context, [uuid])
+        return faults[0].message if faults else None
 
     def _classify(self, row, before, after, error):
         if error is not None:
             return 'EXCEPTION: %s' % error
-        if row.queued:
+        if row.stood == end_states.QUEUED:
             if after == before:
                 return 'left-queued'
             return 'QUEUED-TOUCHED (to %s/%s)' % (after['vm_state'],
@@ -512,11 +729,29 @@ class CensusBase(test.TestCase):
         if guest not in AGREES.get(after['vm_state'], ()):
             return 'INCONSISTENT (%s with guest %s)' % (
                 after['vm_state'], power_state.STATE_MAP[guest])
+        if (after['vm_state'] == vm_states.SHELVED_OFFLOADED and
+                guest == power_state.NOSTATE):
+            # nova's offload records the power state read before destroy.
+            return 'recovered-to-%s' % after['vm_state']
         if after['power_state'] != guest:
             return 'INCONSISTENT (power_state %s, guest %s)' % (
                 power_state.STATE_MAP.get(after['power_state']),
                 power_state.STATE_MAP[guest])
         return 'recovered-to-%s' % after['vm_state']
+
+
+def _power(state):
+    return 'none' if state == power_state.NOSTATE else (
+        power_state.STATE_MAP.get(state, str(state)))
+
+
+def _flavor(extra):
+    """old or new: which of a resize's flavors the server has now."""
+    if not extra:
+        return None
+    current = json.loads(extra).get('cur') or {}
+    name = current.get('nova_object.data', {}).get('name')
+    return {'census': 'old', 'census-new': 'new'}.get(name, name)
 
 
 def outcome_class(outcome):
@@ -532,7 +767,7 @@ def describe(results):
     for row, outcome in results:
         lines.append('%-30s %-18s guest=%-9s %-7s -> %s' % (
             row.task_state, row.vm_state, power_state.STATE_MAP[row.guest],
-            'queued' if row.queued else 'reached', outcome))
+            row.stood, outcome))
     return '\n'.join(lines)
 
 
@@ -540,12 +775,14 @@ def summarize(results, title):
     counts = collections.Counter(outcome_class(o) for _r, o in results)
     states = {row.task_state for row, _o in results}
     stuck = [r for r, o in results
-             if not r.queued and not is_good(o)]
+             if r.stood != end_states.QUEUED and not is_good(o)]
     stuck_states = {r.task_state for r in stuck}
-    reached = [r for r, _o in results if not r.queued]
-    lines = ['%s: %d rows (%d reached, %d queued) over %d task states' % (
-        title, len(results), len(reached), len(results) - len(reached),
-        len(states))]
+    reached = [r for r, _o in results if r.stood == end_states.REACHED]
+    lost = [r for r, _o in results if r.stood == end_states.LOST]
+    lines = ['%s: %d rows (%d reached, %d queued, %d lost) over %d task '
+             'states' % (title, len(results), len(reached),
+                         len(results) - len(reached) - len(lost), len(lost),
+                         len(states))]
     for name, count in sorted(counts.items()):
         lines.append('  %-34s %4d' % (name, count))
     still = [r for r, o in results if o == 'STILL-STUCK']
@@ -570,6 +807,7 @@ class CensusTestCase(CensusBase):
 
     def _check(self, results, expected):
         self.addDetail('rows', content.text_content(describe(results)))
+        self.assertEqual([], self.off_table(results))
         bad = [(r, o) for r, o in results if not is_good(o)]
         if expected:
             def _all_good():
@@ -580,12 +818,14 @@ class CensusTestCase(CensusBase):
 
     def test_reached_rows_recover(self):
         results = self.census(
-            [r for r in rows(self.task_state) if not r.queued])
+            [r for r in rows(self.task_state)
+             if r.stood == end_states.REACHED])
         self.assertTrue(results)
         self._check(results, EXPECTED_STUCK.get(self.task_state))
 
     def test_queued_rows_are_left_alone(self):
-        queued = [r for r in rows(self.task_state) if r.queued]
+        queued = [r for r in rows(self.task_state)
+                  if r.stood == end_states.QUEUED]
         if not queued:
             # Not a skip: nova-compute alone sets this state, so no
             # request can be queued behind it.
@@ -594,6 +834,15 @@ class CensusTestCase(CensusBase):
             return
         self._check(self.census(queued),
                     QUEUED_EXPECTED_TOUCHED.get(self.task_state))
+
+    def test_lost_rows_stay_as_before(self):
+        lost = [r for r in rows(self.task_state)
+                if r.stood == end_states.LOST]
+        if not lost:
+            self.assertNotIn(self.task_state,
+                             getattr(evidence, 'API_SET', {}))
+            return
+        self._check(self.census(lost), None)
 
 
 class FailingDriverTestCase(CensusBase):
