@@ -25,6 +25,7 @@ so in a 'stdout' detail starting with 'STOCK DIFFERS:', which
 import json
 
 from oslo_log import log as logging
+import testtools
 from testtools import content
 
 from nova_recover.tests import fixtures as recover_fixtures
@@ -32,6 +33,25 @@ from nova_recover.tests.functional import base
 from nova_recover.tests.functional import scenarios
 
 LOG = logging.getLogger(__name__)
+
+
+class ScenarioRowsTestCase(testtools.TestCase):
+    """The rows themselves: exact checks need complete rows."""
+
+    def test_every_row_states_every_field(self):
+        for scenario in scenarios.SCENARIOS:
+            for which in ('end', 'stock'):
+                self.assertEqual(
+                    sorted(scenarios.ROW_FIELDS),
+                    sorted(getattr(scenario, which)),
+                    '%s.%s' % (scenario.name, which))
+
+    def test_an_unstated_field_is_a_difference(self):
+        scenario = scenarios.by_name('stop')
+        partial = dict(scenario.end)
+        del partial['guest']
+        self.assertEqual({'guest': (scenarios.UNSTATED, 'shutdown')},
+                         scenario.differences(scenario.end, partial))
 
 
 class _ScenarioTestCase(base.CrashRestartTestCase):
