@@ -244,19 +244,76 @@ class CrashRestartTestCase(PatientWaits,
             raise crash['error']
 
     def outcome(self, server_id):
-        """What the user sees of the server, as one comparable row."""
+        """What the server's owner sees of it, as one comparable row.
+
+        The fields are scenarios.ROW_FIELDS. Each is deterministic for a
+        given scenario and mode, so that two runs (overlay and patched
+        nova, threading and eventlet) give equal rows:
+
+        - vm_state, task_state, host, power_state and fault (its message
+          or None) as the REST API shows them, of a deleted server too;
+        - flavor: the name of the flavor the server has;
+        - guest: the power state the driver of the server's host has for
+          its guest, or 'none' when that driver has no guest;
+        - images: [name, status] of each image in glance made from this
+          server, sorted, its name with the server's name as SERVER (the
+          server's name is random); an image deleted is absent;
+        - events: [[event, result], ...] of the request's own action (the
+          first action after the ones run_scenario found before it sent
+          the request), or None when it made none;
+        - actions: every action, oldest first, with its events' results.
+        """
         try:
             server = self.api.get_server(server_id)
         except api_client.OpenStackApiNotFoundException:
             server = self._deleted_server(server_id)
         power = server.get('OS-EXT-STS:power_state')
+        host = server.get('OS-EXT-SRV-ATTR:host')
+        actions = self.actions(server_id)
+        before = getattr(self, '_actions_before', None)
+        events = None
+        if before is not None and len(actions) > before:
+            events = actions[before]['events']
         return {
-            'task_state': server.get('OS-EXT-STS:task_state'),
             'vm_state': server.get('OS-EXT-STS:vm_state'),
+            'task_state': server.get('OS-EXT-STS:task_state'),
+            'host': host,
+            'flavor': (server.get('flavor') or {}).get('original_name'),
             'power_state': power_state.STATE_MAP.get(power, power),
+            'guest': self.guest_of(server_id, host),
+            'images': self.image_rows(server_id, server.get('name')),
+            'events': events,
+            'actions': actions,
             'fault': server.get('fault', {}).get('message'),
-            'actions': self.actions(server_id),
         }
+
+    def guest_of(self, server_id, host):
+        """The driver's power state name of the guest on host, or 'none'.
+
+        A server without a host (a build that never got one, a shelved
+        offloaded one) is looked for on every compute: a guest there is
+        debris the owner cannot reach.
+        """
+        hosts = [host] if host in self.computes else sorted(self.computes)
+        for name in hosts:
+            guest = self.computes[name].manager.driver.instances.get(
+                server_id)
+            if guest is not None:
+                return power_state.STATE_MAP.get(guest.state, guest.state)
+        return 'none'
+
+    def image_rows(self, server_id, server_name=None):
+        """[name, status] of the glance images made from the server."""
+        found = []
+        for image in self.glance.images.values():
+            properties = image.get('properties') or {}
+            if properties.get('instance_uuid') != server_id:
+                continue
+            name = image.get('name') or ''
+            if server_name:
+                name = name.replace(server_name, 'SERVER')
+            found.append([name, image.get('status')])
+        return sorted(found)
 
     def _deleted_server(self, server_id):
         servers = self.api.get_servers(
@@ -288,6 +345,9 @@ class CrashRestartTestCase(PatientWaits,
         server = self.create_server() if scenario.boot else None
         for step in scenario.setup:
             server = step(self, server) or server
+        # The request's own action is the first one after these.
+        self._actions_before = len(
+            self.api.get_instance_actions(server['id'])) if server else 0
         with self.crash_during(scenario.crash_in,
                                **scenario.crash_kwargs) as crash:
             scenario.request(self, server)

@@ -18,9 +18,11 @@
 Without --stock the overlay is installed; with NOVA_RECOVER_NATIVE=1 it
 is not, and the nova under test is expected to carry the patch series.
 Two such files, one per mode, must then be equal: that is the proof that
-the patches and the overlay behave alike. Rows hold task_state,
-vm_state, power_state, fault, actions and at_crash (the task state when
-nova-compute died); a scenario that could not run has 'error' instead.
+the patches and the overlay behave alike. Rows hold the fields of
+scenarios.ROW_FIELDS (vm_state, task_state, host, flavor, power_state,
+guest, images, events, actions, fault; see CrashRestartTestCase.outcome)
+and at_crash (the task state when nova-compute died); a scenario that
+could not run has 'error' instead.
 """
 
 import argparse
@@ -86,7 +88,8 @@ def _cell(row, key):
     return '-' if value is None else str(value)
 
 
-COLUMNS = ('task_state', 'vm_state', 'power_state', 'fault')
+COLUMNS = ('task_state', 'vm_state', 'power_state', 'guest', 'host',
+           'fault')
 
 
 def table(runs, columns=COLUMNS):

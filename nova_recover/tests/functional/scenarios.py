@@ -18,6 +18,19 @@ there, which request to send, in which driver step nova-compute dies,
 and how the server ends after the restart: ``end`` with nova-recover (the
 documented behaviour, asserted) and ``stock`` as measured on nova 34
 without it (recorded, so a change in either shows up).
+
+Both are complete rows (every field of ROW_FIELDS, see
+CrashRestartTestCase.outcome), compared field by field: a field that a
+row does not state, or states otherwise, is a difference. Where the end
+that nova-recover actually gives is not what the server's owner needs,
+``end`` states what the owner needs and ``known_problem`` names the
+problem; the test then expects the failure (testtools expectFailure)
+and fails as soon as the problem is fixed, so the row gets updated.
+
+The glance fixture marks every image active from its creation, so a
+row's image statuses say little: an image's presence is what counts.
+The fake driver's pause, unpause, soft_delete and restore leave the
+guest's power state alone, which shows in the 'guest' field.
 """
 
 import dataclasses
@@ -50,12 +63,79 @@ class Scenario:
     boot: bool = True
     #: Passed to CrashRestartTestCase.crash_during (after, guest_state).
     crash_kwargs: dict = dataclasses.field(default_factory=dict)
+    #: Why nova-recover's actual end differs from ``end``, the end the
+    #: server's owner needs; None when it gives that end.
+    known_problem: typing.Optional[str] = None
 
     def differences(self, row, expected):
-        """{field: (expected, actual)} where row does not match."""
-        return {key: (value, row.get(key))
-                for key, value in sorted(expected.items())
-                if row.get(key) != value}
+        """{field: (expected, actual)} for every field of either row
+
+        (ROW_FIELDS at least) whose values differ; a field that expected
+        does not state is UNSTATED there.
+        """
+        keys = (set(ROW_FIELDS) | set(expected) | set(row)) - NOT_COMPARED
+        return {key: (expected.get(key, UNSTATED), row.get(key, UNSTATED))
+                for key in sorted(keys)
+                if row.get(key, UNSTATED) != expected.get(key, UNSTATED)}
+
+
+#: The fields of an outcome row (CrashRestartTestCase.outcome).
+ROW_FIELDS = ('vm_state', 'task_state', 'host', 'flavor', 'power_state',
+              'guest', 'images', 'events', 'actions', 'fault')
+#: Written beside a row by the outcomes runner, not part of the end.
+NOT_COMPARED = frozenset(['at_crash', 'error'])
+UNSTATED = '<unstated>'
+HOST = 'host1'
+TINY = 'm1.tiny'
+
+
+# Row builders: an action is (name, events), its events a tuple of
+# (event, result) pairs; ok('x') + err('y') gives two of them.
+
+def ok(event):
+    return ((event, 'Success'),)
+
+
+def err(event):
+    return ((event, 'Error'),)
+
+
+def unfinished(event):
+    """An event that never finished: stock leaves the dead one so."""
+    return ((event, None),)
+
+
+#: The create action of a server that booted.
+BUILT = ('create', ok('compute__do_build_and_run_instance'))
+
+
+def row(vm_state, power, guest=None, task_state=None, host=HOST,
+        flavor=TINY, images=(), fault=None, before=(BUILT,), request=None,
+        after=()):
+    """A complete outcome row.
+
+    :param power: the power state nova records; guest, the driver's
+        view of it, defaults to it.
+    :param images: (name, status) of the server's images in glance.
+    :param before: the actions before the request (create and setup).
+    :param request: the request's own action, whose events the row's
+        'events' field holds.
+    :param after: actions after it, e.g. a start-up re-run's own.
+    """
+    def events(action):
+        return [list(event) for event in action[1]]
+
+    actions = tuple(before) + (request,) + tuple(after)
+    return {
+        'vm_state': vm_state, 'task_state': task_state, 'host': host,
+        'flavor': flavor, 'power_state': power,
+        'guest': power if guest is None else guest,
+        'images': sorted(list(image) for image in images),
+        'events': events(request),
+        'actions': [{'action': action[0], 'events': events(action)}
+                    for action in actions],
+        'fault': fault,
+    }
 
 
 # Requests and setup steps. Each returns a callable(test, server).
@@ -86,6 +166,10 @@ def action_and_wait(body, status):
     return step
 
 
+#: The action of reset_to_error(): the API's alone, no events.
+RESET = ('resetState', ())
+
+
 def reset_to_error():
     """Put the server in ERROR as a failed operation would."""
     def step(test, server):
@@ -99,14 +183,6 @@ def reset_to_error():
 def snapshot():
     return action({'createImage': {'name': 'crash-snapshot'}})
 
-
-RUNNING = {'vm_state': 'active', 'task_state': None, 'power_state': 'running'}
-STOPPED = {'vm_state': 'stopped', 'task_state': None,
-           'power_state': 'shutdown'}
-GONE = {'vm_state': 'deleted', 'task_state': None}
-# Stock ends that match ours, fault included: stock adds none either.
-STOCK_RUNNING = dict(RUNNING, fault=None)
-STOCK_STOPPED = dict(STOPPED, fault=None)
 
 SCENARIOS = []
 
@@ -132,61 +208,117 @@ add(
     Scenario(
         name='build', module='build', boot=False, request=boot(),
         crash_in='spawn', at_crash='spawning',
-        end={'vm_state': 'error', 'task_state': None,
-             'fault': 'build interrupted by nova-compute restart'},
-        stock={'vm_state': 'error', 'task_state': None,
-               'power_state': 'pending', 'fault': None}),
+        end=row('error', 'pending', guest='none',
+                fault='build interrupted by nova-compute restart', before=(),
+                request=('create', err('compute__do_build_and_run_instance'))),
+        stock=row('error', 'pending', guest='none', before=(),
+                  request=('create',
+                           unfinished('compute__do_build_and_run_instance')))),
     Scenario(
         name='snapshot_uploading', module='image', request=snapshot(),
         crash_in='snapshot', crash_kwargs={'after': True},
-        at_crash='image_uploading', end=RUNNING, stock=STOCK_RUNNING),
+        at_crash='image_uploading',
+        end=row('active', 'running', images=[('crash-snapshot', 'active')],
+                request=('createImage', ok('compute_snapshot_instance'))),
+        stock=row('active', 'running', images=[('crash-snapshot', 'active')],
+                  request=('createImage', ok('compute_snapshot_instance')))),
     Scenario(
         name='snapshot_started', module='snapshot_pending',
         request=snapshot(), crash_in='snapshot',
-        at_crash='image_snapshot', end=RUNNING, stock=STOCK_RUNNING),
+        at_crash='image_snapshot',
+        end=row('active', 'running',
+                request=('createImage', err('compute_snapshot_instance'))),
+        known_problem=(
+            'the snapshot never ran, yet its only trace says Success: '
+            'nova 34 ends compute_snapshot_instance once it hands the '
+            'snapshot to its long-task pool, and start-up records no '
+            'interruption; and the empty crash-snapshot image stays (the '
+            'glance fixture marks it active, so the clean-up of unfinished '
+            'images spares it; with real glance it is queued and deleted, '
+            'which leaves the owner a Success and no image)'),
+        stock=row('active', 'running', images=[('crash-snapshot', 'active')],
+                  request=('createImage', ok('compute_snapshot_instance')))),
     Scenario(
         name='delete', module='deleting', request=delete(),
-        crash_in='destroy', at_crash='deleting', end=GONE, stock=GONE),
+        crash_in='destroy', at_crash='deleting',
+        end=row('deleted', 'pending', guest='none',
+                request=('delete', err('compute_terminate_instance'))),
+        stock=row('deleted', 'pending', guest='none',
+                  request=('delete',
+                           unfinished('compute_terminate_instance')))),
     Scenario(
         name='reboot_soft', module='reboot',
         request=action({'reboot': {'type': 'SOFT'}}),
-        crash_in='reboot', at_crash='reboot_started', end=RUNNING,
-        stock=STOCK_RUNNING),
+        crash_in='reboot', at_crash='reboot_started',
+        end=row('active', 'running',
+                request=('reboot', err('compute_reboot_instance'))),
+        stock=row('active', 'running',
+                  request=('reboot', unfinished('compute_reboot_instance')))),
     Scenario(
         name='reboot_soft_guest_down', module='reboot',
         request=action({'reboot': {'type': 'SOFT'}}),
         crash_in='reboot',
         crash_kwargs={'guest_state': power_state.SHUTDOWN},
-        at_crash='reboot_started', end=RUNNING, stock=STOCK_RUNNING),
+        at_crash='reboot_started',
+        end=row('active', 'running',
+                request=('reboot', err('compute_reboot_instance')),
+                after=(('reboot', ok('compute_reboot_instance')),)),
+        stock=row('active', 'running',
+                  request=('reboot',
+                           unfinished('compute_reboot_instance') +
+                           ok('compute_reboot_instance')))),
     Scenario(
         name='reboot_hard', module='reboot',
         request=action({'reboot': {'type': 'HARD'}}),
-        crash_in='reboot', at_crash='reboot_started_hard', end=RUNNING,
-        stock=STOCK_RUNNING),
+        crash_in='reboot', at_crash='reboot_started_hard',
+        end=row('active', 'running',
+                request=('reboot', err('compute_reboot_instance'))),
+        stock=row('active', 'running',
+                  request=('reboot', unfinished('compute_reboot_instance')))),
     Scenario(
         name='reboot_hard_error', module='reboot',
         setup=(reset_to_error(),),
         request=action({'reboot': {'type': 'HARD'}}),
-        crash_in='reboot', at_crash='reboot_started_hard', end=RUNNING,
-        stock={'vm_state': 'error',
-               'task_state': 'reboot_started_hard',
-               'power_state': 'running', 'fault': None}),
+        crash_in='reboot', at_crash='reboot_started_hard',
+        end=row('active', 'running', before=(BUILT, RESET),
+                request=('reboot', err('compute_reboot_instance'))),
+        stock=row('error', 'running', task_state='reboot_started_hard',
+                  before=(BUILT, RESET),
+                  request=('reboot', unfinished('compute_reboot_instance')))),
     Scenario(
         name='stop', module='powering', request=action({'os-stop': None}),
-        crash_in='power_off', at_crash='powering-off', end=STOPPED,
-        stock=STOCK_STOPPED),
+        crash_in='power_off', at_crash='powering-off',
+        end=row('stopped', 'shutdown',
+                request=('stop', err('compute_stop_instance')),
+                after=(('stop', ok('compute_stop_instance')),)),
+        stock=row('stopped', 'shutdown',
+                  request=('stop',
+                           unfinished('compute_stop_instance') +
+                           ok('compute_stop_instance')))),
     Scenario(
         name='stop_error', module='powering', setup=(reset_to_error(),),
         request=action({'os-stop': None}),
-        crash_in='power_off', at_crash='powering-off', end=STOPPED,
-        stock={'vm_state': 'error', 'task_state': 'powering-off',
-               'power_state': 'running', 'fault': None}),
+        crash_in='power_off', at_crash='powering-off',
+        end=row('stopped', 'shutdown', before=(BUILT, RESET),
+                request=('stop', err('compute_stop_instance')),
+                after=(('stop', ok('compute_stop_instance')),)),
+        stock=row('error', 'running', task_state='powering-off',
+                  before=(BUILT, RESET),
+                  request=('stop', unfinished('compute_stop_instance')))),
     Scenario(
         name='start', module='powering',
         setup=(action_and_wait({'os-stop': None}, 'SHUTOFF'),),
         request=action({'os-start': None}),
-        crash_in='power_on', at_crash='powering-on', end=RUNNING,
-        stock=STOCK_RUNNING),
+        crash_in='power_on', at_crash='powering-on',
+        end=row('active', 'running',
+                before=(BUILT, ('stop', ok('compute_stop_instance'))),
+                request=('start', err('compute_start_instance')),
+                after=(('start', ok('compute_start_instance')),)),
+        stock=row('active', 'running',
+                  before=(BUILT, ('stop', ok('compute_stop_instance'))),
+                  request=('start',
+                           unfinished('compute_start_instance') +
+                           ok('compute_start_instance')))),
 )
 
 
@@ -235,70 +367,116 @@ def soft_delete_and_wait():
     return step
 
 
-SOFT_DELETED = {'vm_state': 'soft-delete', 'task_state': None}
-
 add(
     Scenario(
         name='rebuild', module='rebuild', request=rebuild(),
         crash_in='spawn', at_crash='rebuild_spawning',
-        end={'vm_state': 'error', 'task_state': None,
-             'fault': 'rebuild interrupted by nova-compute restart'},
-        stock={'vm_state': 'error', 'task_state': None, 'fault': None}),
+        end=row('error', 'pending', guest='none',
+                fault='rebuild interrupted by nova-compute restart',
+                request=('rebuild',
+                         err('compute_rebuild_instance') +
+                         ok('rebuild_server'))),
+        stock=row('error', 'running', guest='none',
+                  request=('rebuild',
+                           unfinished('compute_rebuild_instance') +
+                           ok('rebuild_server')))),
     Scenario(
         name='rebuild_error', module='rebuild', setup=(reset_to_error(),),
         request=rebuild(), crash_in='spawn', at_crash='rebuild_spawning',
-        end={'vm_state': 'error', 'task_state': None,
-             'fault': 'rebuild interrupted by nova-compute restart'},
-        stock={'vm_state': 'error', 'task_state': 'rebuild_spawning',
-               'fault': None}),
+        end=row('error', 'pending', guest='none',
+                fault='rebuild interrupted by nova-compute restart',
+                before=(BUILT, RESET),
+                request=('rebuild',
+                         err('compute_rebuild_instance') +
+                         ok('rebuild_server'))),
+        stock=row('error', 'running', guest='none',
+                  task_state='rebuild_spawning',
+                  before=(BUILT, RESET),
+                  request=('rebuild',
+                           unfinished('compute_rebuild_instance') +
+                           ok('rebuild_server')))),
     Scenario(
         name='pause', module='pause', request=action({'pause': None}),
         crash_in='pause',
         crash_kwargs={'guest_state': power_state.PAUSED},
         at_crash='pausing',
-        end={'vm_state': 'paused', 'task_state': None,
-             'power_state': 'paused'},
-        stock={'vm_state': 'active', 'task_state': 'pausing'}),
+        end=row('paused', 'paused',
+                request=('pause', err('compute_pause_instance'))),
+        stock=row('active', 'running', guest='paused', task_state='pausing',
+                  request=('pause', unfinished('compute_pause_instance')))),
     Scenario(
         name='unpause', module='pause',
         setup=(action_and_wait({'pause': None}, 'PAUSED'),),
         request=action({'unpause': None}), crash_in='unpause',
         crash_kwargs={'guest_state': power_state.PAUSED},
         # The fake driver's unpause leaves the guest's power state alone.
-        at_crash='unpausing', end={'vm_state': 'active', 'task_state': None},
-        stock={}),
+        at_crash='unpausing',
+        end=row('active', 'paused',
+                before=(BUILT, ('pause', ok('compute_pause_instance'))),
+                request=('unpause', err('compute_unpause_instance')),
+                after=(('unpause', ok('compute_unpause_instance')),)),
+        stock=row('active', 'paused',
+                  before=(BUILT, ('pause', ok('compute_pause_instance'))),
+                  request=('unpause',
+                           unfinished('compute_unpause_instance') +
+                           ok('compute_unpause_instance')))),
     Scenario(
         name='suspend', module='pause', request=action({'suspend': None}),
         crash_in='suspend',
         crash_kwargs={'guest_state': power_state.SUSPENDED},
         at_crash='suspending',
-        end={'vm_state': 'suspended', 'task_state': None,
-             'power_state': 'suspended'},
-        stock={'vm_state': 'active', 'task_state': 'suspending'}),
+        end=row('suspended', 'suspended',
+                request=('suspend', err('compute_suspend_instance'))),
+        stock=row('active', 'running', guest='suspended',
+                  task_state='suspending',
+                  request=('suspend',
+                           unfinished('compute_suspend_instance')))),
     Scenario(
         name='resume', module='pause',
         setup=(action_and_wait({'suspend': None}, 'SUSPENDED'),),
         request=action({'resume': None}), crash_in='resume',
         crash_kwargs={'after': True},
-        at_crash='resuming', end=RUNNING,
-        stock={'vm_state': 'suspended', 'task_state': 'resuming'}),
+        at_crash='resuming',
+        end=row('active', 'running',
+                before=(BUILT, ('suspend', ok('compute_suspend_instance'))),
+                request=('resume', err('compute_resume_instance'))),
+        stock=row('suspended', 'running', task_state='resuming',
+                  before=(BUILT, ('suspend', ok('compute_suspend_instance'))),
+                  request=('resume', unfinished('compute_resume_instance')))),
     Scenario(
         name='change_password', module='password',
         request=change_password(), crash_in='set_admin_password',
-        at_crash='updating_password', end=RUNNING,
-        stock={'vm_state': 'active', 'task_state': 'updating_password'}),
+        at_crash='updating_password',
+        end=row('active', 'running',
+                request=('changePassword', err('compute_set_admin_password'))),
+        stock=row('active', 'running', task_state='updating_password',
+                  request=('changePassword',
+                           unfinished('compute_set_admin_password')))),
     Scenario(
         name='soft_delete', module='soft_delete',
         setup=(soft_delete_enabled(),), request=delete(),
         crash_in='soft_delete', at_crash='soft-deleting',
-        end=SOFT_DELETED,
-        stock={'vm_state': 'active', 'task_state': 'soft-deleting'}),
+        end=row('soft-delete', 'running',
+                request=('delete', err('compute_soft_delete_instance')),
+                after=(('delete', ok('compute_soft_delete_instance')),)),
+        stock=row('active', 'running', task_state='soft-deleting',
+                  request=('delete',
+                           unfinished('compute_soft_delete_instance')))),
     Scenario(
         name='restore', module='soft_delete',
         setup=(soft_delete_enabled(), soft_delete_and_wait()),
         request=action({'restore': None}), crash_in='restore',
-        at_crash='restoring', end=RUNNING,
-        stock={'vm_state': 'soft-delete', 'task_state': 'restoring'}),
+        at_crash='restoring',
+        end=row('active', 'running',
+                before=(BUILT,
+                        ('delete', ok('compute_soft_delete_instance')),),
+                request=('restore', err('compute_restore_instance')),
+                after=(('restore', ok('compute_restore_instance')),)),
+        stock=row('soft-delete', 'running', task_state='restoring',
+                  before=(BUILT,
+                          ('delete', ok('compute_soft_delete_instance')),),
+                  request=('restore',
+                           unfinished('compute_restore_instance')))),
 )
 
 
@@ -326,6 +504,12 @@ def resize():
     return request
 
 
+#: The action of a same-host resize that reached VERIFY_RESIZE.
+RESIZED = ('resize', ok('cold_migrate') + ok('compute_finish_resize') +
+           ok('compute_prep_resize') + ok('compute_resize_instance') +
+           ok('conductor_migrate_server'))
+
+
 def resize_and_wait():
     def step(test, server):
         resize()(test, server)
@@ -337,17 +521,36 @@ add(
     Scenario(
         name='shelve', module='shelve', request=action({'shelve': None}),
         crash_in='snapshot', crash_kwargs={'after': True},
-        at_crash='shelving_image_uploading', end=STOPPED,
-        stock={'vm_state': 'active',
-               'task_state': 'shelving_image_uploading'}),
+        at_crash='shelving_image_uploading',
+        end=row('stopped', 'shutdown',
+                request=('shelve', err('compute_shelve_instance'))),
+        known_problem=(
+            'orphan image: the shelve snapshot finished but nova-compute '
+            'died before recording it; start-up puts the server back to '
+            'SHUTOFF on its host and leaves the complete SERVER-shelved '
+            'image in glance, referenced by nothing (the clean-up spares '
+            'active images). The owner needs it deleted, or the shelve '
+            'finished with it'),
+        stock=row('active', 'running', guest='shutdown',
+                  task_state='shelving_image_uploading',
+                  images=[('SERVER-shelved', 'active')],
+                  request=('shelve', unfinished('compute_shelve_instance')))),
     Scenario(
         name='shelve_offload', module='shelve',
         setup=(no_auto_offload(),
                action_and_wait({'shelve': None}, 'SHELVED')),
         request=action({'shelveOffload': None}), crash_in='destroy',
         at_crash='shelving_offloading',
-        end={'vm_state': 'shelved_offloaded', 'task_state': None},
-        stock={'vm_state': 'shelved', 'task_state': 'shelving_offloading'}),
+        end=row('shelved_offloaded', 'shutdown', guest='none', host=None,
+                images=[('SERVER-shelved', 'active')],
+                before=(BUILT, ('shelve', ok('compute_shelve_instance'))),
+                request=('shelveOffload',
+                         err('compute_shelve_offload_instance'))),
+        stock=row('shelved', 'shutdown', task_state='shelving_offloading',
+                  images=[('SERVER-shelved', 'active')],
+                  before=(BUILT, ('shelve', ok('compute_shelve_instance'))),
+                  request=('shelveOffload',
+                           unfinished('compute_shelve_offload_instance')))),
     # _unshelve_instance spawns the offloaded server under SPAWNING; a
     # crash in the spawn leaves no guest, so the server is offloaded
     # again and can be unshelved, not an errored build.
@@ -356,36 +559,90 @@ add(
         setup=(action_and_wait({'shelve': None}, 'SHELVED_OFFLOADED'),),
         request=action({'unshelve': None}), crash_in='spawn',
         at_crash='spawning',
-        end={'vm_state': 'shelved_offloaded', 'task_state': None,
-             'power_state': 'pending', 'fault': None},
-        stock={'vm_state': 'error', 'task_state': None}),
+        end=row('shelved_offloaded', 'pending', guest='none', host=None,
+                images=[('SERVER-shelved', 'active')],
+                before=(BUILT, ('shelve', ok('compute_shelve_instance'))),
+                request=('unshelve',
+                         err('compute_unshelve_instance') +
+                         ok('get_image_info') +
+                         ok('schedule_instances'))),
+        stock=row('error', 'shutdown', guest='none',
+                  images=[('SERVER-shelved', 'active')],
+                  before=(BUILT, ('shelve', ok('compute_shelve_instance'))),
+                  request=('unshelve',
+                           unfinished('compute_unshelve_instance') +
+                           ok('get_image_info') +
+                           ok('schedule_instances')))),
     Scenario(
         name='rescue', module='rescue', request=action({'rescue': {}}),
-        crash_in='rescue', at_crash='rescuing', end=RUNNING,
-        stock={'vm_state': 'active', 'task_state': 'rescuing'}),
+        crash_in='rescue', at_crash='rescuing',
+        end=row('active', 'running',
+                request=('rescue', err('compute_rescue_instance'))),
+        stock=row('active', 'running', guest='shutdown', task_state='rescuing',
+                  request=('rescue', unfinished('compute_rescue_instance')))),
     Scenario(
         name='unrescue', module='rescue',
         setup=(action_and_wait({'rescue': {}}, 'RESCUE'),),
         request=action({'unrescue': None}), crash_in='unrescue',
-        at_crash='unrescuing', end=RUNNING,
-        stock={'vm_state': 'rescued', 'task_state': 'unrescuing'}),
+        at_crash='unrescuing',
+        end=row('active', 'running',
+                before=(BUILT, ('rescue', ok('compute_rescue_instance'))),
+                request=('unrescue', err('compute_unrescue_instance'))),
+        stock=row('rescued', 'shutdown', task_state='unrescuing',
+                  before=(BUILT, ('rescue', ok('compute_rescue_instance'))),
+                  request=('unrescue',
+                           unfinished('compute_unrescue_instance')))),
     Scenario(
         # Stock ends alike but leaves the migration, its context and its
         # allocations behind (bug 1836369); see test_crash_restart_more_b.
         name='resize_migrating', module='resize',
         setup=(same_host_resize(),), request=resize(),
         crash_in='migrate_disk_and_power_off', at_crash='resize_migrating',
-        end=RUNNING, stock=RUNNING),
+        end=row('active', 'running',
+                request=('resize',
+                         ok('cold_migrate') +
+                         ok('compute_prep_resize') +
+                         err('compute_resize_instance') +
+                         ok('conductor_migrate_server'))),
+        stock=row('active', 'running',
+                  request=('resize',
+                           ok('cold_migrate') +
+                           ok('compute_prep_resize') +
+                           unfinished('compute_resize_instance') +
+                           ok('conductor_migrate_server')))),
     Scenario(
         name='resize_finish', module='resize', setup=(same_host_resize(),),
         request=resize(), crash_in='finish_migration',
-        at_crash='resize_finish', end=RUNNING,
-        stock={'vm_state': 'active', 'task_state': 'resize_finish'}),
+        at_crash='resize_finish',
+        end=row('active', 'running',
+                request=('resize',
+                         ok('cold_migrate') +
+                         err('compute_finish_resize') +
+                         ok('compute_prep_resize') +
+                         ok('compute_resize_instance') +
+                         ok('conductor_migrate_server'))),
+        stock=row('active', 'running', task_state='resize_finish',
+                  flavor='m1.small',
+                  request=('resize',
+                           ok('cold_migrate') +
+                           unfinished('compute_finish_resize') +
+                           ok('compute_prep_resize') +
+                           ok('compute_resize_instance') +
+                           ok('conductor_migrate_server')))),
     Scenario(
         name='resize_revert', module='resize',
         setup=(same_host_resize(), resize_and_wait()),
         request=action({'revertResize': None}),
         crash_in='finish_revert_migration', at_crash='resize_reverting',
-        end=RUNNING,
-        stock={'vm_state': 'resized', 'task_state': 'resize_reverting'}),
+        end=row('active', 'running',
+                before=(BUILT, RESIZED),
+                request=('revertResize',
+                         err('compute_finish_revert_resize') +
+                         ok('compute_revert_resize'))),
+        stock=row('resized', 'running', guest='none',
+                  task_state='resize_reverting',
+                  before=(BUILT, RESIZED),
+                  request=('revertResize',
+                           unfinished('compute_finish_revert_resize') +
+                           ok('compute_revert_resize')))),
 )
