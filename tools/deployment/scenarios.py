@@ -399,12 +399,15 @@ def parked(dep, host):
         return set()
 
 
-def restart_and_settle(dep, cloud, log, hosts):
-    """Start the computes again and wait for their start-up to finish."""
+def restart_and_settle(dep, cloud, log, hosts, extra_conf=None):
+    """Start the computes again and wait for their start-up to finish.
+
+    extra_conf: {host: [config file]} for this start only.
+    """
     since = utcnow()
     time.sleep(1)
     for host in hosts:
-        dep.start_compute(host)
+        dep.start_compute(host, (extra_conf or {}).get(host, ()))
     for host in hosts:
         poll('%s reports after restart' % host,
              lambda: (dep.check_alive(host) or
@@ -833,3 +836,80 @@ def settle_lost(dep, cloud, log, batch, sent, early, early_age):
     print_table(log, 'Lost: requests sent while nova-compute is down, '
                 'RabbitMQ restarted, restart', rows, expectations.LOST_ENDS)
     return failures
+
+
+# Outage: requests queued through an outage longer than the grace, and a
+# start-up slow to reach its RPC server.
+OUTAGE_GRACE = 60
+OUTAGE_DOWN = OUTAGE_GRACE + 15
+# Longer than the grace too: a grace counted from the process's start or
+# from start-up's look at the instance, not from the RPC server's start,
+# would take every request as lost.
+OUTAGE_STALL = OUTAGE_GRACE + 15
+
+
+def outage_cycle(dep, cloud, log, grace=OUTAGE_GRACE, down=OUTAGE_DOWN,
+                 stall=OUTAGE_STALL):
+    """Queued requests survive a long outage and a slow start-up.
+
+    Both computes are SIGKILLed while idle, one request per operation and
+    host is sent, and they stay down for ``down`` seconds, longer than
+    compute-a's ``[recover]queued_request_grace`` (``grace``, for this
+    start only). Then both start with the fake driver's start_delay
+    (``stall``), which holds back the RPC server after init_host has
+    looked at every instance. The grace counts from the RPC server's
+    start, so every request is still queued, not lost, and is honoured:
+    the exact end of a queued request, a Success event, no re-run, no
+    lost event. compute-a's log must show every one of its servers held
+    back for its queued request by start-up and none taken as lost.
+    Returns {'outage': failures}.
+    """
+    ops = by_name(list(expectations.OUTAGE))
+    batch = Batch(dep, cloud, log, 'outage', ops)
+    batch.boot_start()
+    batch.boot_finish()
+    for host in HOSTS:
+        disarm(dep, host)
+        dep.kill(host)
+    batch.send()
+    sent = time.monotonic()
+    log('outage: %d servers, both computes SIGKILLed, %d requests sent; '
+        'down for %ds (compute-a grace %ds)' % (
+            len(batch.servers), len(batch.servers), down, grace))
+    time.sleep(max(0, down - (time.monotonic() - sent)))
+    log_path = os.path.join(dep.logs, OURS + '.log')
+    offset = os.path.getsize(log_path)
+    extra = {host: [dep.compute_override(host, 'outage', dict(
+        [('persistent_fake', {'start_delay': str(stall)})] +
+        ([('recover', {'queued_request_grace': str(grace)})]
+         if host == OURS else [])))] for host in HOSTS}
+    started = time.monotonic()
+    restart_and_settle(dep, cloud, log, HOSTS, extra)
+    serving = time.monotonic() - started
+    log('outage: both computes serve %ds after their start (stall %ds), '
+        '%ds after the requests' % (serving, stall,
+                                    time.monotonic() - sent))
+    await_ends(cloud, batch, expectations.OUTAGE, 120)
+    time.sleep(3)
+    failures = []
+    rows = observe_all(cloud, batch)
+    for op in ops:
+        judge(expectations.OUTAGE, op, rows[op.name][OURS], failures)
+    with open(log_path, errors='replace') as f:
+        f.seek(offset)
+        text = f.read()
+    if 'Slow start-up: done waiting' not in text:
+        failures.append('compute-a did not log its slow start-up')
+    for op in ops:
+        sid = batch.servers[op.name, OURS]
+        mine = [ln for ln in text.splitlines() if sid in ln]
+        if not any('may still be queued for this host' in ln for ln in mine):
+            failures.append('%s: start-up did not hold it back for its '
+                            'queued request' % op.name)
+        for ln in mine:
+            if ('never reached this host' in ln or
+                    'interrupted by a nova-compute restart' in ln):
+                failures.append('%s: %s' % (op.name, ln.strip()[-200:]))
+    print_table(log, 'Outage: requests queued through an outage longer '
+                'than the grace, slow start-up', rows, expectations.OUTAGE)
+    return {'outage': failures}
