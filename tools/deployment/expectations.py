@@ -100,7 +100,9 @@ STOPPED = dict(vm_state='stopped', power='shutdown', guest='here:shutdown')
 PAUSED = dict(vm_state='paused', power='paused', guest='here:paused')
 SUSPENDED = dict(vm_state='suspended', power='suspended',
                  guest='here:suspended')
-OFFLOADED = dict(vm_state='shelved_offloaded', host='-', power='nostate',
+# nova's offload records the power state the guest had before it was
+# destroyed.
+OFFLOADED = dict(vm_state='shelved_offloaded', host='-', power='shutdown',
                  guest='-')
 GONE = dict(vm_state='deleted', host='-', flavor='-', power='-', guest='-')
 
@@ -157,8 +159,10 @@ DIED = {
     # The shelved image is active: the offload is finished.
     'shelve-offload': died('shelve_offload_instance', images='active',
                            **OFFLOADED),
-    # Died before the guest ran: shelved offloaded again, image kept.
-    'unshelve': died('unshelve_instance', images='active', **OFFLOADED),
+    # Died before the guest ran: shelved offloaded again, image kept;
+    # the rule records the power state of no guest (nostate).
+    'unshelve': died('unshelve_instance', images='active',
+                     **dict(OFFLOADED, power='nostate')),
     # Reverted on the source (here), old flavor, old guest running.
     'resize': E(events=ev('prep_resize=Success',
                           'resize_instance=Error' + INTERRUPTED)),

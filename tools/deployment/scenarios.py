@@ -220,10 +220,12 @@ OPS = [
     Op('rebuild', [], {'rebuild': {'imageRef': '@IMAGE@'}}, 'spawn'),
     # shelve powers off, then uploads its snapshot.
     Op('shelve', [], {'shelve': None}, 'snapshot', image='@NAME@-shelved'),
+    # Both keep an eye on the image the shelve made: an offload needs it,
+    # an unshelve deletes it once the server runs again.
     Op('shelve-offload', [SHELVE], {'shelveOffload': None}, 'destroy',
-       action='shelveOffload'),
+       action='shelveOffload', image='@NAME@-shelved'),
     Op('unshelve', [SHELVE, OFFLOAD], {'unshelve': {'host': '@HOST@'}},
-       'spawn'),
+       'spawn', image='@NAME@-shelved'),
     # To the other host: parked in the source's migrate_disk_and_power_off.
     Op('resize', [], {'resize': {'flavorRef': '@FLAVOR2@'}},
        'migrate_disk_and_power_off'),
