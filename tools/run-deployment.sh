@@ -5,7 +5,7 @@
 # on a fake driver whose guests survive SIGKILL; then the crash scenarios,
 # ours beside stock. See doc/deployment.rst.
 #
-#   tools/run-deployment.sh [--scenarios smoke,died,queued,lost]
+#   tools/run-deployment.sh [--scenarios smoke,died,queued,lost,recovery,outage]
 #
 # Needs root and apt-get (mariadb-server, rabbitmq-server are installed
 # when missing) and PyPI for the venv. Every service is stopped at the end,

@@ -11,7 +11,7 @@
 # under the License.
 """Bring the real deployment up, run the scenarios, always tear it down.
 
-    deploy.py RUN_DIR VENV [--scenarios smoke,died,queued,lost]
+    deploy.py RUN_DIR VENV [--scenarios smoke,died,queued,lost,outage]
 
 Run by tools/run-deployment.sh, which also installs the packages and the
 venv. Exit status 0 only if every scenario passed with nova-recover.
@@ -27,7 +27,7 @@ import time
 import scenarios
 import services
 
-ALL = ['smoke', 'died', 'queued', 'lost', 'recovery']
+ALL = ['smoke', 'died', 'queued', 'lost', 'recovery', 'outage']
 # The driver calls a start-up recovery makes, where the Died-during-
 # recovery scenario kills it again.
 RECOVERY_CALLS = ['power_off', 'power_on', 'reboot', 'destroy', 'spawn',
@@ -141,6 +141,9 @@ def main():
                 scenarios.by_name(RECOVERY_OPS) if 'recovery' in wanted
                 else [], kill_in_recovery=RECOVERY_CALLS,
                 lost_ops=ops if 'lost' in wanted else [])))
+        if 'outage' in wanted:
+            steps.append(('outage', lambda: scenarios.outage_cycle(
+                dep, cloud, log)))
         if 'hold' in wanted:
             steps.append(('hold', lambda: hold(log)))
         for step, fn in steps:

@@ -29,6 +29,7 @@ import time
 
 import openstack
 
+import expectations
 import services
 
 API = {
@@ -219,10 +220,12 @@ OPS = [
     Op('rebuild', [], {'rebuild': {'imageRef': '@IMAGE@'}}, 'spawn'),
     # shelve powers off, then uploads its snapshot.
     Op('shelve', [], {'shelve': None}, 'snapshot', image='@NAME@-shelved'),
+    # Both keep an eye on the image the shelve made: an offload needs it,
+    # an unshelve deletes it once the server runs again.
     Op('shelve-offload', [SHELVE], {'shelveOffload': None}, 'destroy',
-       action='shelveOffload'),
+       action='shelveOffload', image='@NAME@-shelved'),
     Op('unshelve', [SHELVE, OFFLOAD], {'unshelve': {'host': '@HOST@'}},
-       'spawn'),
+       'spawn', image='@NAME@-shelved'),
     # To the other host: parked in the source's migrate_disk_and_power_off.
     Op('resize', [], {'resize': {'flavorRef': '@FLAVOR2@'}},
        'migrate_disk_and_power_off'),
@@ -256,10 +259,6 @@ AUDIT_DIED = {'unshelve': {'died', 'in progress', 'lost'},
               'delete': {'died', 'queued'}}
 AUDIT_QUEUED = {'unshelve': {'queued', 'in progress', 'lost'},
                 'delete': {'died', 'queued'}}
-# nova 34 runs these in a background task and closes their instance
-# action event Success when the task starts, not when it ends: the event
-# of an interrupted one cannot say so.
-ASYNC_EVENT = {'snapshot', 'live-migration'}
 
 
 def by_name(names):
@@ -270,7 +269,8 @@ def by_name(names):
 class Batch(object):
     """One server per (operation, host), brought to the operation's start."""
 
-    def __init__(self, cloud, log, group, ops):
+    def __init__(self, dep, cloud, log, group, ops):
+        self.dep = dep
         self.cloud = cloud
         self.log = log
         self.group = group
@@ -401,12 +401,15 @@ def parked(dep, host):
         return set()
 
 
-def restart_and_settle(dep, cloud, log, hosts):
-    """Start the computes again and wait for their start-up to finish."""
+def restart_and_settle(dep, cloud, log, hosts, extra_conf=None):
+    """Start the computes again and wait for their start-up to finish.
+
+    extra_conf: {host: [config file]} for this start only.
+    """
     since = utcnow()
     time.sleep(1)
     for host in hosts:
-        dep.start_compute(host)
+        dep.start_compute(host, (extra_conf or {}).get(host, ()))
     for host in hosts:
         poll('%s reports after restart' % host,
              lambda: (dep.check_alive(host) or
@@ -415,105 +418,163 @@ def restart_and_settle(dep, cloud, log, hosts):
 
 # Observing one server after the restart.
 
-def events_of(cloud, server_id, action_name):
-    """The compute events of the newest action_name request (event show).
+POWER = {0: 'nostate', 1: 'running', 3: 'paused', 4: 'shutdown',
+         6: 'crashed', 7: 'suspended'}
+# What evidence.py writes in an Error event's details.
+DETAILS = (('Interrupted by a nova-compute restart', 'interrupted'),
+           ('never reached nova-compute', 'lost'))
 
-    A start-up re-run records an action of its own, with no user; the
-    user's request is the newest one that has one.
+
+def request_events(cloud, server_id, action_name):
+    """The request's compute events and the re-runs recorded after it.
+
+    The request is the newest action_name action that a user made; a
+    start-up re-run records an action of its own, with no user. Returns
+    (events, reruns): events as expectations.py spells them
+    ('<method>=<result>[:<details>]', sorted, comma separated; None when
+    the request has no action), reruns the number of actions with no user
+    newer than the request's.
     """
-    actions = [a for a in cloud.actions(server_id)
-               if a['action'] == action_name]
-    if not actions:
-        return None
-    requested = [a for a in actions if a.get('user_id')]
-    actions = requested or actions
-    detail = cloud.action_detail(server_id, actions[0]['request_id'])
-    return [e for e in detail.get('events') or []
-            if e['event'].startswith('compute_')]
+    actions = cloud.actions(server_id)  # newest first
+    mine = [i for i, a in enumerate(actions) if a['action'] == action_name]
+    requested = [i for i in mine if actions[i].get('user_id')]
+    index = (requested or mine or [None])[0]
+    if index is None:
+        return None, 0
+    reruns = sum(1 for a in actions[:index] if not a.get('user_id'))
+    detail = cloud.action_detail(server_id, actions[index]['request_id'])
+    events = []
+    for e in detail.get('events') or []:
+        if not e['event'].startswith('compute_'):
+            continue
+        text = '%s=%s' % (e['event'][len('compute_'):],
+                          e['result'] or 'open')
+        if e['result'] == 'Error':
+            text += ':' + next((tag for words, tag in DETAILS
+                                if words in (e.get('details') or '')),
+                               'other')
+        events.append(text)
+    return ','.join(sorted(events)), reruns
+
+
+def guests(dep, host):
+    """The fake hypervisor's guests on host, from its persistent store.
+
+    {uuid: {'name': ..., 'state': ...}}, as fake_driver.py writes them.
+    """
+    try:
+        with open(os.path.join(dep.run, host, 'fake-guests.json')) as f:
+            return json.load(f)
+    except (FileNotFoundError, ValueError):
+        return {}
 
 
 def observe(cloud, batch, op, host):
+    """The end of one server, field by field (see expectations.py)."""
     sid = batch.servers[op.name, host]
     s = cloud.server(sid)
-    row = {'server': 'deleted' if s is None else '%s/%s' % (
-        s['status'], s['OS-EXT-STS:task_state'] or '-')}
-    if s is not None and s.get('fault'):
-        row['fault'] = s['fault'].get('message', '')[:60]
-    try:
-        events = events_of(cloud, sid, op.action or op.name)
-    except CheckError:
-        events = None
-    if events is None:
-        row['event'] = 'n/a'
+    row = {}
+    if s is None:
+        row.update(vm_state='deleted', task='-', host='-', flavor='-',
+                   power='-', fault='-')
+        row['server'] = 'deleted'
     else:
-        row['event'] = ','.join(e['result'] or 'open' for e in events) or '-'
-        row['open'] = sum(1 for e in events if e['result'] is None)
-        row['interrupted'] = any(
-            e['result'] == 'Error' and 'restart' in (e['details'] or '')
-            for e in events)
-        details = [e['details'] for e in events if e.get('details')]
-        if details:
-            row['details'] = details[0][:60]
-    if s is not None and s.get('OS-EXT-SRV-ATTR:host') != host:
-        row['server'] += '@' + str(s.get('OS-EXT-SRV-ATTR:host'))
+        where = s.get('OS-EXT-SRV-ATTR:host')
+        row.update(
+            vm_state=s['OS-EXT-STS:vm_state'],
+            task=s['OS-EXT-STS:task_state'] or '-',
+            host=('here' if where == host else
+                  'other' if where == OTHER[host] else where or '-'),
+            flavor=(s.get('flavor') or {}).get('original_name', '?'),
+            power=POWER.get(s.get('OS-EXT-STS:power_state'),
+                            str(s.get('OS-EXT-STS:power_state'))),
+            fault=(s.get('fault') or {}).get('message') or '-')
+        row['server'] = '%s/%s' % (s['status'], row['task'])
+    held = {'here': guests(batch.dep, host).get(sid),
+            'other': guests(batch.dep, OTHER[host]).get(sid)}
+    row['guest'] = ' '.join('%s:%s' % (where, held[where]['state'])
+                            for where in ('here', 'other')
+                            if held[where]) or '-'
+    try:
+        events, row['reruns'] = request_events(cloud, sid,
+                                               op.action or op.name)
+    except CheckError:
+        events, row['reruns'] = None, 0
+    row['events'] = 'n/a' if events is None else events
     if (op.name, host) in batch.images:
         images = cloud.images(name=batch.images[op.name, host])
         row['images'] = ','.join(sorted(i['status'] for i in images)) or '-'
-    row['stable'] = s is None or s['OS-EXT-STS:task_state'] is None
+    row['stable'] = row['task'] == '-'
     return row
 
 
-def print_table(log, title, rows):
-    """rows: {op: {host: row}}; one line per op, ours beside stock."""
-    cols = ['server', 'event', 'images', 'early']
+ROW = '%-15s %-8s %-22s %-5s %-6s %-9s %-30s %-8s %s'
+
+
+def line(who, r):
+    """One row's fields as a table line (expected or actual)."""
+    r = dict((k, expectations.show(v)) for k, v in r.items())
+    return ROW % ('', who, '%s/%s' % (r['vm_state'], r['task']), r['host'],
+                  r['flavor'], r['power'], r['guest'], r.get('images', ''),
+                  'events=%s reruns=%s fault=%s' % (
+                      r['events'], r['reruns'], r['fault']))
+
+
+def print_table(log, title, rows, table):
+    """rows: {op: {host: row}}; expected, ours and stock per operation.
+
+    Each difference is named under its line. Stock's are observations;
+    ours' are failures.
+    """
     log('')
     log('== %s ==' % title)
-    head = '%-16s | %-40s | %-40s' % ('operation', 'nova-recover (' + OURS +
-                                      ')', 'stock (' + STOCK + ')')
+    head = ROW % ('operation', '', 'vm_state/task', 'host', 'flavor',
+                  'power', 'guest', 'images', 'events, reruns, fault')
     log(head)
     log('-' * len(head))
     for op_name, by_host in rows.items():
-        cells = []
-        for host in HOSTS:
-            r = by_host.get(host, {})
-            cells.append(' '.join(('%s' if c != 'early' else '(before: %s)')
-                                  % r[c] for c in cols if c in r))
-        log('%-16s | %-40s | %-40s' % (op_name, cells[0], cells[1]))
-        for host in HOSTS:
-            r = by_host.get(host, {})
-            extra = '; '.join('%s: %s' % (k, r[k]) for k in
-                              ('details', 'fault') if k in r)
-            if extra:
-                log('%-16s   %s %s' % ('', host, extra))
+        want = table[op_name]
+        shown = want._asdict()
+        if want.images is None:
+            shown.pop('images')
+        log(op_name + line('expected', shown)[len(op_name):])
+        for host, who in ((OURS, 'ours'), (STOCK, 'stock')):
+            r = by_host.get(host)
+            if r is None:
+                continue
+            diff = expectations.differences(want, r)
+            if 'early' in r:
+                who += '*'
+            log(line(who, r) + ('   PASS' if not diff else '   DIFF'))
+            for name, exp, got in diff:
+                log('%-15s %-8s   %s: expected %s, got %s' % (
+                    '', '', name, exp, got))
+        early = by_host.get(OURS, {}).get('early')
+        if early:
+            log('%-15s %-8s   (*before the grace: %s)' % ('', '', early))
 
 
 # Scenarios.
 
-def judge_died(op, ours, failures):
-    if not ours['stable']:
-        failures.append('%s: server still %s' % (op.name, ours['server']))
-    if ours.get('open'):
-        failures.append('%s: %d event(s) left open' % (op.name, ours['open']))
-    if (ours.get('event') != 'n/a' and op.name not in ASYNC_EVENT and
-            not ours.get('interrupted')):
-        failures.append('%s: no event closed as interrupted (%s)'
-                        % (op.name, ours['event']))
-    images = [i for i in ours.get('images', '').split(',') if i != '-']
-    if set(images) & {'queued', 'saving'}:
-        failures.append('%s: image left %s' % (op.name, ours['images']))
-    if len(images) > 1:
-        failures.append('%s: %d images' % (op.name, len(images)))
+def judge(table, op, row, failures):
+    """Fail on any field of ours that differs from the table's entry."""
+    for name, exp, got in expectations.differences(table[op.name], row):
+        failures.append('%s: %s expected %s, got %s' % (op.name, name, exp,
+                                                        got))
 
 
-def judge_queued(op, ours, failures, lose):
-    if not ours['stable']:
-        failures.append('%s: server still %s' % (op.name, ours['server']))
-    if ours.get('open'):
-        failures.append('%s: %d event(s) left open' % (op.name, ours['open']))
-    if not lose and ours.get('event') != 'n/a' and set(
-            ours.get('event', '').split(',')) != {'Success'}:
-        failures.append('%s: event %s, not Success' % (op.name,
-                                                       ours['event']))
+def await_ends(cloud, batch, table, timeout):
+    """Wait, at most timeout seconds, until ours' ends are the table's.
+
+    Never fails by itself: the judge then reports what differs.
+    """
+    try:
+        poll('%s ends on %s' % (batch.group, OURS), lambda: not any(
+            expectations.differences(table[op.name],
+                                     observe(cloud, batch, op, OURS))
+            for op in batch.ops), timeout, interval=5)
+    except CheckError:
+        pass
 
 
 def observe_all(cloud, batch, hosts=HOSTS):
@@ -624,10 +685,10 @@ def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
     Returns {scenario: failures}.
     """
     died_group = 'recovery' if kill_in_recovery else 'died'
-    died = Batch(cloud, log, died_group, list(died_ops))
-    queued = Batch(cloud, log, 'queued', [
+    died = Batch(dep, cloud, log, died_group, list(died_ops))
+    queued = Batch(dep, cloud, log, 'queued', [
         op for op in queued_ops if op.name not in NOT_QUEUEABLE])
-    lost = Batch(cloud, log, 'lost', [
+    lost = Batch(dep, cloud, log, 'lost', [
         op for op in lost_ops
         if op.name not in NOT_QUEUEABLE and op.name not in LOST_UNOWNED])
     batches = [b for b in (died, queued, lost) if b.ops]
@@ -687,52 +748,54 @@ def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
         log('recovery: start-up SIGKILLed inside %s' % '; '.join(
             '%s: %s' % (h, ' '.join(m for m, _u in c) or 'no driver call')
             for h, c in died_in.items()))
-    before = {sid: cloud.server(sid) for (name, host), sid in
-              died.servers.items() if host == STOCK}
+    # Other host: every field of compute-b's parked servers, compute-a's
+    # guests included, is the same after compute-a's start-up as before.
+    before = observe_all(cloud, died, [STOCK])
     restart_and_settle(dep, cloud, log, [OURS])
     if lost.ops:
         early_age = time.monotonic() - lost_sent
         early = observe_all(cloud, lost, [OURS])
-    touched = []
-    for sid, s in before.items():
-        now = cloud.server(sid)
-        if s is not None and now is not None and (
-                now['OS-EXT-STS:task_state'] !=
-                s['OS-EXT-STS:task_state'] or now['status'] != s['status']):
-            touched.append(sid)
+    after = observe_all(cloud, died, [STOCK])
+    touched = ['%s %s: %s -> %s' % (name, field, before[name][STOCK][field],
+                                    after[name][STOCK][field])
+               for name in before for field in expectations.FIELDS
+               if field in before[name][STOCK] and
+               before[name][STOCK][field] != after[name][STOCK].get(field)]
     log('other host: compute-a\'s start-up left compute-b\'s %d parked '
         'servers %s' % (len(before), 'untouched' if not touched else
-                        'CHANGED: %s' % touched))
+                        'CHANGED: %s' % '; '.join(touched)))
     restart_and_settle(dep, cloud, log, [STOCK])
     log('%s: both computes restarted' % died_group)
     results = collections.OrderedDict()
+    # Some ends take a cast more (a re-run hands a revert to the source,
+    # queued requests run one after another): wait, bounded, until ours
+    # match, so that a slow end is not mistaken for a wrong one.
+    died_table = expectations.TABLES[died_group]
     if queued.ops:
-        try:
-            poll('queued requests honoured on %s' % OURS, lambda: all(
-                observe(cloud, queued, op, OURS)['stable']
-                for op in queued.ops), 120, interval=3)
-        except CheckError:
-            pass
+        await_ends(cloud, queued, expectations.QUEUED, 120)
+    await_ends(cloud, died, died_table, 30)
     # What ours' start-up saved, stock has had the same time to do.
     time.sleep(3)
     failures = []
     rows = observe_all(cloud, died)
     for op in died.ops:
-        judge_died(op, rows[op.name][OURS], failures)
+        judge(died_table, op, rows[op.name][OURS], failures)
     print_table(log, 'Died during recovery: SIGKILL inside the driver call, '
                 'SIGKILL again inside start-up recovery, restart'
                 if kill_in_recovery else
-                'Died: SIGKILL inside the driver call, one restart', rows)
+                'Died: SIGKILL inside the driver call, one restart', rows,
+                died_table)
     results[died_group] = failures
     results['other-host'] = (['compute-a start-up changed compute-b '
-                              'servers %s' % touched] if touched else [])
+                              'servers: %s' % '; '.join(touched)]
+                             if touched else [])
     if queued.ops:
         failures = []
         rows = observe_all(cloud, queued)
         for op in queued.ops:
-            judge_queued(op, rows[op.name][OURS], failures, False)
+            judge(expectations.QUEUED, op, rows[op.name][OURS], failures)
         print_table(log, 'Queued: requests sent while nova-compute is '
-                    'down, one restart', rows)
+                    'down, one restart', rows, expectations.QUEUED)
         results['queued'] = failures
     if audit_failures is not None:
         results['audit'] = audit_failures
@@ -767,10 +830,88 @@ def settle_lost(dep, cloud, log, batch, sent, early, early_age):
                 for op in batch.ops)), max(wait, 5), interval=5)
     except CheckError as e:
         failures.append(str(e))
+    await_ends(cloud, batch, expectations.LOST_ENDS, 15)
     rows = observe_all(cloud, batch)
     for op in batch.ops:
-        judge_queued(op, rows[op.name][OURS], failures, True)
+        judge(expectations.LOST_ENDS, op, rows[op.name][OURS], failures)
         rows[op.name][OURS]['early'] = early[op.name][OURS]['server']
     print_table(log, 'Lost: requests sent while nova-compute is down, '
-                'RabbitMQ restarted, restart', rows)
+                'RabbitMQ restarted, restart', rows, expectations.LOST_ENDS)
     return failures
+
+
+# Outage: requests queued through an outage longer than the grace, and a
+# start-up slow to reach its RPC server.
+OUTAGE_GRACE = 60
+OUTAGE_DOWN = OUTAGE_GRACE + 15
+# Longer than the grace too: a grace counted from the process's start or
+# from start-up's look at the instance, not from the RPC server's start,
+# would take every request as lost.
+OUTAGE_STALL = OUTAGE_GRACE + 15
+
+
+def outage_cycle(dep, cloud, log, grace=OUTAGE_GRACE, down=OUTAGE_DOWN,
+                 stall=OUTAGE_STALL):
+    """Queued requests survive a long outage and a slow start-up.
+
+    Both computes are SIGKILLed while idle, one request per operation and
+    host is sent, and they stay down for ``down`` seconds, longer than
+    compute-a's ``[recover]queued_request_grace`` (``grace``, for this
+    start only). Then both start with the fake driver's start_delay
+    (``stall``), which holds back the RPC server after init_host has
+    looked at every instance. The grace counts from the RPC server's
+    start, so every request is still queued, not lost, and is honoured:
+    the exact end of a queued request, a Success event, no re-run, no
+    lost event. compute-a's log must show every one of its servers held
+    back for its queued request by start-up and none taken as lost.
+    Returns {'outage': failures}.
+    """
+    ops = by_name(list(expectations.OUTAGE))
+    batch = Batch(dep, cloud, log, 'outage', ops)
+    batch.boot_start()
+    batch.boot_finish()
+    for host in HOSTS:
+        disarm(dep, host)
+        dep.kill(host)
+    batch.send()
+    sent = time.monotonic()
+    log('outage: %d servers, both computes SIGKILLed, %d requests sent; '
+        'down for %ds (compute-a grace %ds)' % (
+            len(batch.servers), len(batch.servers), down, grace))
+    time.sleep(max(0, down - (time.monotonic() - sent)))
+    log_path = os.path.join(dep.logs, OURS + '.log')
+    offset = os.path.getsize(log_path)
+    extra = {host: [dep.compute_override(host, 'outage', dict(
+        [('persistent_fake', {'start_delay': str(stall)})] +
+        ([('recover', {'queued_request_grace': str(grace)})]
+         if host == OURS else [])))] for host in HOSTS}
+    started = time.monotonic()
+    restart_and_settle(dep, cloud, log, HOSTS, extra)
+    serving = time.monotonic() - started
+    log('outage: both computes serve %ds after their start (stall %ds), '
+        '%ds after the requests' % (serving, stall,
+                                    time.monotonic() - sent))
+    await_ends(cloud, batch, expectations.OUTAGE, 120)
+    time.sleep(3)
+    failures = []
+    rows = observe_all(cloud, batch)
+    for op in ops:
+        judge(expectations.OUTAGE, op, rows[op.name][OURS], failures)
+    with open(log_path, errors='replace') as f:
+        f.seek(offset)
+        text = f.read()
+    if 'Slow start-up: done waiting' not in text:
+        failures.append('compute-a did not log its slow start-up')
+    for op in ops:
+        sid = batch.servers[op.name, OURS]
+        mine = [ln for ln in text.splitlines() if sid in ln]
+        if not any('may still be queued for this host' in ln for ln in mine):
+            failures.append('%s: start-up did not hold it back for its '
+                            'queued request' % op.name)
+        for ln in mine:
+            if ('never reached this host' in ln or
+                    'interrupted by a nova-compute restart' in ln):
+                failures.append('%s: %s' % (op.name, ln.strip()[-200:]))
+    print_table(log, 'Outage: requests queued through an outage longer '
+                'than the grace, slow start-up', rows, expectations.OUTAGE)
+    return {'outage': failures}

@@ -596,17 +596,28 @@ class Deployment(object):
             wait_for(name + '-api', lambda: up(name + '-api', PORTS[name]),
                      120)
 
-    def compute_argv(self, host):
+    def compute_argv(self, host, extra_conf=()):
         mode = COMPUTES[host]
         binary = {'recover': 'nova-compute-recover',
                   'stock': 'nova-compute'}[mode]
-        return [self.bin(binary), '--config-file',
+        argv = [self.bin(binary), '--config-file',
                 os.path.join(self.etc, 'nova', 'nova-compute.conf'),
                 '--config-file', os.path.join(self.etc, 'nova',
                                               '%s.conf' % host)]
+        for path in extra_conf:
+            argv += ['--config-file', path]
+        return argv
 
-    def start_compute(self, host):
-        self.start(host, self.compute_argv(host))
+    def start_compute(self, host, extra_conf=()):
+        """Start a compute; extra_conf: config files for this start only."""
+        self.start(host, self.compute_argv(host, extra_conf))
+
+    def compute_override(self, host, name, sections):
+        """A config file that one start of host's compute adds to its own.
+
+        Written to etc/nova/<host>-<name>.conf and returned.
+        """
+        return self.write('nova/%s-%s.conf' % (host, name), ini(sections))
 
     def crash_file(self, host):
         return os.path.join(self.run, host, 'crash.json')

@@ -28,6 +28,13 @@ Parking lets one SIGKILL interrupt many operations at once, as a host
 crash does. The file is read on every call, so the harness arms and
 disarms it without a restart.
 
+A slow start-up: ``[persistent_fake] start_delay`` (seconds, 0 by
+default) makes the first get_available_resource of the process wait that
+long. nova-compute makes that call from pre_start_hook, after init_host
+(so after start-up has looked at every instance) and before it starts
+its RPC server, so the delay holds back the RPC server and nothing else,
+as a slow placement or a host with many instances would.
+
 Loaded as ``compute_driver = persistent_fake.PersistentFakeDriver``
 through tools/deployment/pythonpath/sitecustomize.py, because nova 34
 only loads drivers from the nova.virt package.
@@ -41,6 +48,7 @@ import threading
 import time
 import uuid
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from nova.compute import power_state
@@ -54,6 +62,17 @@ from nova.virt import node
 
 CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
+
+# Registered once the configuration is parsed, as a driver module is
+# imported only then; oslo.config allows that for options that are not
+# on the command line.
+OPTS = [
+    cfg.IntOpt('start_delay', default=0, min=0,
+               help='Seconds the first get_available_resource of the '
+                    'process waits: a start-up slow to reach its RPC '
+                    'server (nova-compute calls it from pre_start_hook).'),
+]
+CONF.register_opts(OPTS, group='persistent_fake')
 
 STATES = {
     'running': power_state.RUNNING,
@@ -109,6 +128,7 @@ class PersistentFakeDriver(fake.FakeDriver):
         self._guests_file = os.path.join(self._dir, 'fake-guests.json')
         self._crash_file = os.path.join(self._dir, 'crash.json')
         self._parked_file = os.path.join(self._dir, 'parked.log')
+        self._delayed = False
         self._load()
 
     # Guest state on disk.
@@ -186,6 +206,15 @@ class PersistentFakeDriver(fake.FakeDriver):
             node.write_local_node_uuid(node_uuid(self._nodes[0]))
 
     def get_available_resource(self, nodename):
+        if not self._delayed:
+            self._delayed = True
+            delay = CONF.persistent_fake.start_delay
+            if delay:
+                LOG.warning('Slow start-up: waiting %d s in the first '
+                            'get_available_resource, before the RPC server '
+                            'starts', delay)
+                time.sleep(delay)
+                LOG.warning('Slow start-up: done waiting')
         resources = super().get_available_resource(nodename)
         if resources:
             resources['uuid'] = node_uuid(nodename)
