@@ -326,6 +326,85 @@ def _fail(context, instance, task_state, exc):
         return base.FAILED
 
 
+def recover_evacuations(manager, context):
+    """End the evacuations to this host that its death interrupted.
+
+    Called once per start-up, after nova's own start-up steps (the driver
+    must be ready to destroy a half-spawned guest). Such an instance
+    still names the source host, so init_instance never sees it here,
+    and the source's own start-up must not destroy its guest for an
+    evacuation that failed (rebuild.end_evacuation). Never raises.
+    """
+    _host_pass(manager, context, rebuild, rebuild.interrupted_evacuations,
+               rebuild.end_evacuation)
+
+
+def recover_confirms(manager, context):
+    """Confirm again the resizes whose confirm died on this source host.
+
+    Called once per start-up, like recover_evacuations: the server of a
+    confirm shows no task_state, and is on the destination host unless
+    the resize was to this host (resize.interrupted_confirms). Never
+    raises.
+    """
+    _host_pass(manager, context, resize, resize.interrupted_confirms,
+               resize.confirm, request='confirm_resize')
+
+
+def _nothing(context, instance):
+    """nova's own start-up path of an instance of another host: none."""
+
+
+def _host_pass(manager, context, rule, find, recover, request=None):
+    """Recover what find returns, (instance, migration) pairs, with recover.
+
+    The instances are not this host's, so nova's start-up path never
+    runs for them, and a request still queued for this host is left to
+    run (queued.reached_here). The operator's controls apply as to any
+    instance; a failure of one instance never stops the others.
+    """
+    try:
+        found = find(manager, context)
+    except Exception:
+        LOG.exception('Start-up recovery could not look for the %s '
+                      'operations that this host did not finish',
+                      controls.rule_name(rule))
+        return
+    for instance, migration in found:
+        task_state = instance.task_state
+        if controls.holds(manager, context, instance, task_state, rule,
+                          _nothing, None):
+            continue
+        if not queued.reached_here(manager, context, instance, request):
+            continue
+        outcome = _recover_found(manager, context, instance, migration,
+                                 task_state, recover)
+        _recovered(manager, context, instance, rule, task_state, outcome)
+        if request is not None:
+            queued.close_request(manager, context, instance, request)
+
+
+def _recover_found(manager, context, instance, migration, task_state,
+                   recover):
+    try:
+        if recover(manager, context, instance, migration) == base.LOST_RACE:
+            return base.LOST_RACE
+    except exception.UnexpectedTaskStateError as exc:
+        LOG.info('Start-up recovery lost a race, leaving the instance '
+                 'alone: %s', exc, instance=instance)
+        return base.LOST_RACE
+    except Exception as exc:
+        LOG.exception('Start-up recovery of %(op)s failed',
+                      {'op': base.operation_of(instance, task_state)},
+                      instance=instance)
+        if task_state is None:
+            # Nothing interrupted shows on the instance (a confirm): it is
+            # left as it is, and can be confirmed on the next start-up.
+            return base.FAILED
+        return _fail(context, instance, task_state, exc)
+    return _settled(instance)
+
+
 def serving(manager):
     """Nova started the manager's RPC server(s): queued requests now flow.
 
