@@ -351,16 +351,13 @@ def recover_confirms(manager, context):
                resize.confirm, request='confirm_resize')
 
 
-def _nothing(context, instance):
-    """nova's own start-up path of an instance of another host: none."""
-
-
 def _host_pass(manager, context, rule, find, recover, request=None):
     """Recover what find returns, (instance, migration) pairs, with recover.
 
     The instances are not this host's, so nova's start-up path never
-    runs for them, and a request still queued for this host is left to
-    run (queued.reached_here). The operator's controls apply as to any
+    runs for them (the controls get a path that does nothing), and a
+    request still queued for this host is left to run
+    (queued.reached_here). The operator's controls apply as to any
     instance; a failure of one instance never stops the others.
     """
     try:
@@ -373,36 +370,29 @@ def _host_pass(manager, context, rule, find, recover, request=None):
     for instance, migration in found:
         task_state = instance.task_state
         if controls.holds(manager, context, instance, task_state, rule,
-                          _nothing, None):
+                          lambda context, instance: None, None):
             continue
         if not queued.reached_here(manager, context, instance, request):
             continue
-        outcome = _recover_found(manager, context, instance, migration,
-                                 task_state, recover)
+        try:
+            outcome = recover(manager, context, instance, migration)
+        except exception.UnexpectedTaskStateError as exc:
+            LOG.info('Start-up recovery lost a race, leaving the instance '
+                     'alone: %s', exc, instance=instance)
+            outcome = base.LOST_RACE
+        except Exception as exc:
+            LOG.exception('Start-up recovery of %(op)s failed',
+                          {'op': request or base.operation_of(instance)},
+                          instance=instance)
+            # Nothing interrupted shows on a confirm's instance: it is left
+            # as it is, and the next start-up finds the confirm again.
+            outcome = (base.FAILED if task_state is None else
+                       _fail(context, instance, task_state, exc))
+        if outcome != base.LOST_RACE and outcome != base.FAILED:
+            outcome = _settled(instance)
         _recovered(manager, context, instance, rule, task_state, outcome)
         if request is not None:
             queued.close_request(manager, context, instance, request)
-
-
-def _recover_found(manager, context, instance, migration, task_state,
-                   recover):
-    try:
-        if recover(manager, context, instance, migration) == base.LOST_RACE:
-            return base.LOST_RACE
-    except exception.UnexpectedTaskStateError as exc:
-        LOG.info('Start-up recovery lost a race, leaving the instance '
-                 'alone: %s', exc, instance=instance)
-        return base.LOST_RACE
-    except Exception as exc:
-        LOG.exception('Start-up recovery of %(op)s failed',
-                      {'op': base.operation_of(instance, task_state)},
-                      instance=instance)
-        if task_state is None:
-            # Nothing interrupted shows on the instance (a confirm): it is
-            # left as it is, and can be confirmed on the next start-up.
-            return base.FAILED
-        return _fail(context, instance, task_state, exc)
-    return _settled(instance)
 
 
 def serving(manager):
