@@ -170,7 +170,12 @@ VM_STATES = {
 _ERROR = 'ERROR + fault'
 _CLEARED = 'task cleared, guest as found'
 _AS_GUEST = 'vm_state of the guest (ERROR + fault if gone)'
-_REVERTED = 'reverted on the source; ERROR + fault on a destination'
+_REVERTED = ('reverted on the source; a destination hands the revert to '
+             'the source')
+# An evacuation to a destination that died: that host's start-up pass
+# over its migrations (engine.recover_evacuations).
+_REBUILD = (_ERROR + '; an evacuation to a destination that died: ERROR '
+            '+ fault on the source, migration failed, evacuate again')
 ENDS = {
     task_states.SCHEDULING: _ERROR,
     task_states.BLOCK_DEVICE_MAPPING: _ERROR,
@@ -188,7 +193,8 @@ ENDS = {
     task_states.RESIZE_MIGRATED: _REVERTED,
     task_states.RESIZE_FINISH: _REVERTED,
     task_states.RESIZE_REVERTING: _REVERTED,
-    task_states.RESIZE_CONFIRMING: 'RESIZED, confirm can be asked again',
+    task_states.RESIZE_CONFIRMING: 'RESIZED, confirm can be asked again '
+                                   '(never set by nova 34: see below)',
     task_states.REBOOTING: 'ACTIVE (reboot retried)',
     task_states.REBOOT_PENDING: 'ACTIVE (reboot retried)',
     task_states.REBOOT_STARTED: 'ACTIVE (reboot retried or recorded)',
@@ -208,9 +214,9 @@ ENDS = {
                           'unrescue fails',
     task_states.UNRESCUING: 'unrescued: ACTIVE or STOPPED; ERROR + fault '
                             'if unrescue fails',
-    task_states.REBUILDING: _ERROR,
-    task_states.REBUILD_BLOCK_DEVICE_MAPPING: _ERROR,
-    task_states.REBUILD_SPAWNING: _ERROR,
+    task_states.REBUILDING: _REBUILD,
+    task_states.REBUILD_BLOCK_DEVICE_MAPPING: _REBUILD,
+    task_states.REBUILD_SPAWNING: _REBUILD,
     task_states.MIGRATING: 'migration reset, ACTIVE/PAUSED here; ERROR + '
                            'fault if the guest left',
     task_states.DELETING: 'deleted (the user asked for it)',

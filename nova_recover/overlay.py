@@ -106,6 +106,8 @@ def _wrap(original):
 
 
 def _wrap_init_host(original):
+    from nova import context as nova_context
+
     from nova_recover.recovery import engine
 
     @functools.wraps(original)
@@ -113,6 +115,12 @@ def _wrap_init_host(original):
         engine.check_options()
         try:
             result = original(self, service_ref)
+            # After nova's, which readies the driver: these operations are
+            # of instances that nova's init_host never looks at, and none
+            # of them is this host's to destroy (never raise).
+            context = nova_context.get_admin_context()
+            engine.recover_confirms(self, context)
+            engine.recover_evacuations(self, context)
         finally:
             engine.summarize(self)
         # After nova's init_host, as nova's own failure would have left it.

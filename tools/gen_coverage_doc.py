@@ -53,6 +53,28 @@ it at nova-compute start-up, and where the instance ends.
   the census test (nova_recover/tests/functional/test_census.py) builds
   one instance per vm_state and guest power state from this column.
 
+Two stuck operations show in no task_state of this host's instances,
+and are found by their migration once per start-up, after nova's own
+start-up steps (``engine.recover_confirms`` and
+``engine.recover_evacuations``):
+
+- a resize *confirm* that died on the source: nova-api sets the
+  migration ``confirming`` and casts ``confirm_resize`` to the source,
+  leaving the server RESIZED with no task (nova 34 never saves
+  ``resize_confirming``), on the destination unless the resize was to the
+  same host. Once ``compute_confirm_resize`` shows it reached this host,
+  nova's ``confirm_resize`` is cast again to this host under a
+  ``confirmResize`` action of its own: the server ends ACTIVE (STOPPED if
+  its guest is off) with the new flavor and the migration ``confirmed``;
+- an *evacuation* whose destination died: the server still names the
+  (down) source under a ``rebuild*`` task. Once
+  ``compute_rebuild_instance`` shows it reached this (destination) host,
+  the migration goes ``failed`` (so the source never destroys its guest
+  as evacuated), a half-spawned guest here is destroyed without its
+  disks, this host leaves the instance's allocations and the server ends
+  ERROR on the source with a fault, from where it can be evacuated
+  again.
+
 - owned by a rule module: {owned} of {total}
 - left to nova on purpose: {left}
 - without an owner: {none}

@@ -219,9 +219,10 @@ SIZE_NOTES = {
     'resize': (
         'This patch is over 600 lines because undoing a move takes every '
         'step of finish_revert_resize, for six task states and for both '
-        'the source and the destination host; more than half of it are '
-        'the tests of those cases, and splitting it would leave a '
-        'resize that is reverted only halfway.'),
+        'the source and the destination host, and finishing a confirm '
+        'that died on the source takes the same migration record; more '
+        'than half of it are the tests of those cases, and splitting it '
+        'would leave a resize that is reverted only halfway.'),
 }
 
 # The hooks in ComputeManager: {entry: [(old, new), ...]}, applied by that
@@ -278,6 +279,34 @@ MANAGER_EDITS = {
          '        startup_recovery_engine.serving(self)\n'
          '\n'
          '    def _get_power_state(self, instance):\n'),
+    ],
+    # An evacuation to this host that died here names the source host,
+    # so no _init_instance sees it: a pass over this host's migrations.
+    'rebuild': [
+        ('            self._error_out_instances_whose_build_was_interrupted(\n'
+         '                context, already_handled, nodes_by_uuid.keys())\n',
+         '            self._error_out_instances_whose_build_was_interrupted(\n'
+         '                context, already_handled, nodes_by_uuid.keys())\n'
+         '\n'
+         '            # An evacuation to this host that died here: its '
+         'instance still\n'
+         '            # names the source host, so no _init_instance saw it.\n'
+         '            startup_recovery_engine.recover_evacuations(self, '
+         'context)\n'),
+    ],
+    # A confirm that died on this source shows no task_state, and its
+    # instance is on the destination: a pass over this host's migrations.
+    'resize': [
+        ('            self._error_out_instances_whose_build_was_interrupted(\n'
+         '                context, already_handled, nodes_by_uuid.keys())\n',
+         '            self._error_out_instances_whose_build_was_interrupted(\n'
+         '                context, already_handled, nodes_by_uuid.keys())\n'
+         '\n'
+         '            # A resize confirm that died on this source host shows '
+         'no\n'
+         '            # task_state, and its instance is on the destination.\n'
+         '            startup_recovery_engine.recover_confirms(self, '
+         'context)\n'),
     ],
     # engine.check_options and engine.summarize come with the controls.
     'controls': [

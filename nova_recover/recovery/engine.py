@@ -326,6 +326,75 @@ def _fail(context, instance, task_state, exc):
         return base.FAILED
 
 
+def recover_evacuations(manager, context):
+    """End the evacuations to this host that its death interrupted.
+
+    Called once per start-up, after nova's own start-up steps (the driver
+    must be ready to destroy a half-spawned guest). Such an instance
+    still names the source host, so init_instance never sees it here,
+    and the source's own start-up must not destroy its guest for an
+    evacuation that failed (rebuild.end_evacuation). Never raises.
+    """
+    _host_pass(manager, context, rebuild, rebuild.interrupted_evacuations,
+               rebuild.end_evacuation)
+
+
+def recover_confirms(manager, context):
+    """Confirm again the resizes whose confirm died on this source host.
+
+    Called once per start-up, like recover_evacuations: the server of a
+    confirm shows no task_state, and is on the destination host unless
+    the resize was to this host (resize.interrupted_confirms). Never
+    raises.
+    """
+    _host_pass(manager, context, resize, resize.interrupted_confirms,
+               resize.confirm, request='confirm_resize')
+
+
+def _host_pass(manager, context, rule, find, recover, request=None):
+    """Recover what find returns, (instance, migration) pairs, with recover.
+
+    The instances are not this host's, so nova's start-up path never
+    runs for them (the controls get a path that does nothing), and a
+    request still queued for this host is left to run
+    (queued.reached_here). The operator's controls apply as to any
+    instance; a failure of one instance never stops the others.
+    """
+    try:
+        found = find(manager, context)
+    except Exception:
+        LOG.exception('Start-up recovery could not look for the %s '
+                      'operations that this host did not finish',
+                      controls.rule_name(rule))
+        return
+    for instance, migration in found:
+        task_state = instance.task_state
+        if controls.holds(manager, context, instance, task_state, rule,
+                          lambda context, instance: None, None):
+            continue
+        if not queued.reached_here(manager, context, instance, request):
+            continue
+        try:
+            outcome = recover(manager, context, instance, migration)
+        except exception.UnexpectedTaskStateError as exc:
+            LOG.info('Start-up recovery lost a race, leaving the instance '
+                     'alone: %s', exc, instance=instance)
+            outcome = base.LOST_RACE
+        except Exception as exc:
+            LOG.exception('Start-up recovery of %(op)s failed',
+                          {'op': request or base.operation_of(instance)},
+                          instance=instance)
+            # Nothing interrupted shows on a confirm's instance: it is left
+            # as it is, and the next start-up finds the confirm again.
+            outcome = (base.FAILED if task_state is None else
+                       _fail(context, instance, task_state, exc))
+        if outcome != base.LOST_RACE and outcome != base.FAILED:
+            outcome = _settled(instance)
+        _recovered(manager, context, instance, rule, task_state, outcome)
+        if request is not None:
+            queued.close_request(manager, context, instance, request)
+
+
 def serving(manager):
     """Nova started the manager's RPC server(s): queued requests now flow.
 

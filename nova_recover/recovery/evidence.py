@@ -143,6 +143,17 @@ API_SET = {
         (actions.LIVE_MIGRATION,), ('live_migration',)),
 }
 
+# Requests that nova-api casts without saving any task_state, by the
+# manager method that runs them. confirmResize leaves the server RESIZED
+# with no task (RESIZE_CONFIRMING is never saved by nova 34) and only the
+# migration's 'confirming' status shows the request; start-up finds those
+# by their migration (rules/resize.py) and asks here whether the confirm
+# reached this host.
+UNSHOWN = {
+    'confirm_resize': Operation(
+        (actions.CONFIRM_RESIZE,), ('confirm_resize',)),
+}
+
 # States only nova-compute sets (or, for DELETING, that start-up always
 # finishes): reached by definition. The methods name the events that an
 # interrupted run left open, so close_interrupted can finish them.
@@ -268,20 +279,23 @@ def needs_evidence(instance):
             instance.vm_state != vm_states.BUILDING)
 
 
-def queued(manager, context, instance, record=None):
+def queued(manager, context, instance, record=None, operation=None):
     """Whether the request behind instance.task_state may still be queued.
 
     True only for a task_state saved before a cast to this host, when
     nothing shows that the request reached this host. ``record``, if
     given, is the instance's evidence as read ahead (read_ahead.py).
+    ``operation``, if given, is the request to look for instead of the
+    task_state's, for a request that no task_state shows (UNSHOWN).
 
     :raises Unreadable: the conductor could not be asked, or (TooFarBack)
         the request lies further back than MAX_ACTIONS or READ_LIMIT; the
         caller must then treat the request as possibly queued.
     """
-    if not needs_evidence(instance):
-        return False
-    operation = API_SET[instance.task_state]
+    if operation is None:
+        if not needs_evidence(instance):
+            return False
+        operation = API_SET[instance.task_state]
     if record is None:
         record = load(context, instance, operation.actions)
     remember(manager, record)
@@ -423,7 +437,8 @@ def methods_for(task_state):
     return REACHED.get(task_state, ())
 
 
-def close_interrupted(manager, context, instance, task_state):
+def close_interrupted(manager, context, instance, task_state,
+                      methods=None):
     """Finish, as Error, the events that the dead process left open.
 
     Only called for an instance that start-up recovered. The events were
@@ -434,9 +449,13 @@ def close_interrupted(manager, context, instance, task_state):
     recovery just made, whose event is finished, or one that an earlier
     start-up's death interrupted in turn. Each open event is finished
     through nova-conductor under its own action's request id, which is
-    how nova finds the action. Returns how many events were closed.
+    how nova finds the action. ``methods``, if given, name the events
+    instead of the task_state (a request that no task_state shows).
+    Returns how many events were closed.
     """
-    names = {PREFIX + method for method in methods_for(task_state)}
+    if methods is None:
+        methods = methods_for(task_state)
+    names = {PREFIX + method for method in methods}
     if not names:
         return 0
     record = getattr(manager, _CACHE, {}).get(instance.uuid)

@@ -100,3 +100,50 @@ def recovered(manager, context, instance, rule, task_state, outcome):
     except Exception:
         LOG.exception('Could not record on the instance action what the '
                       'restart did to the request', instance=instance)
+
+
+def reached_here(manager, context, instance, request=None):
+    """Whether an operation found by its migration reached this host.
+
+    For the start-up passes over migrations (engine.recover_evacuations
+    and recover_confirms), whose instances init_instance never sees: an
+    evacuation to this host belongs to the source until it ends, and a
+    confirm leaves no task_state. ``request`` names a request that no
+    task_state shows (evidence.UNSHOWN); without it the task_state's
+    request is looked for. Unlike holds, an instance whose request may
+    still be queued is not watched by the sweep: the request is left to
+    run when this service consumes it, and nothing here may take it as
+    lost, since the instance is not this host's to settle. Evidence that
+    cannot be read proves nothing: it never means "reached".
+    """
+    operation = evidence.UNSHOWN.get(request)
+    name = request or base.operation_of(instance)
+    try:
+        waiting = evidence.queued(manager, context, instance,
+                                  operation=operation)
+    except Exception as exc:
+        LOG.warning('Could not tell whether the %(op)s request reached this '
+                    'host (%(error)s); leaving the instance for it',
+                    {'op': name, 'error': exc}, instance=instance)
+        return False
+    if waiting:
+        LOG.info('The %(op)s request may still be queued for this host; '
+                 'leaving the instance for it', {'op': name},
+                 instance=instance)
+    return not waiting
+
+
+def close_request(manager, context, instance, request):
+    """Finish, as Error, the open events of a request no task_state shows.
+
+    recovered() finds a request's events by the task_state; a confirm
+    has none, so its interrupted compute_confirm_resize event is named
+    here. Never raises: the recovery is done whatever this does.
+    """
+    try:
+        evidence.close_interrupted(
+            manager, context, instance, None,
+            methods=evidence.UNSHOWN[request].methods)
+    except Exception:
+        LOG.exception('Could not record on the instance action what the '
+                      'restart did to the request', instance=instance)

@@ -169,9 +169,18 @@ class InitHostTestCase(test.NoDBTestCase):
                               side_effect=lambda: calls.append('check')),
             mock.patch.object(engine, 'summarize',
                               side_effect=lambda m: calls.append('sum')),
+            mock.patch.object(engine, 'recover_confirms',
+                              side_effect=lambda m, c: calls.append(
+                                  'confirms')),
+            mock.patch.object(engine, 'recover_evacuations',
+                              side_effect=lambda m, c: calls.append(
+                                  'evacuations')),
         ):
             manager.ComputeManager.init_host(mock.sentinel.manager, None)
-        self.assertEqual(['check', 'init_host', 'sum'], calls)
+        # The passes over migrations come after nova's init_host, which
+        # readies the driver, and are counted in the summary.
+        self.assertEqual(['check', 'init_host', 'confirms', 'evacuations',
+                          'sum'], calls)
         overlay.uninstall()
         self.assertFalse(overlay._is_ours(
             manager.ComputeManager.__dict__['init_host']))

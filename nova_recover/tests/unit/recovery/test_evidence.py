@@ -731,6 +731,55 @@ class ReadAheadTestCase(EvidenceBase):
         self.assertEqual(task_states.POWERING_OFF, queued.task_state)
 
 
+class UnshownRequestTestCase(EvidenceBase):
+    """A confirm: cast with no task_state, found by its migration."""
+
+    CONFIRM = evidence.UNSHOWN['confirm_resize']
+
+    def _confirming(self):
+        instance = self._instance(None, vm_state=vm_states.RESIZED,
+                                  host='dest')
+        return instance, self._request(instance,
+                                       instance_actions.CONFIRM_RESIZE)
+
+    def _queued(self, instance):
+        with self.shape.compute_side():
+            return evidence.queued(self.manager, self.context, instance,
+                                   operation=self.CONFIRM)
+
+    def test_confirm_without_event_here_may_be_queued(self):
+        instance, _ctxt = self._confirming()
+        self.assertTrue(self._queued(instance))
+
+    def test_confirm_event_here_means_reached(self):
+        instance, ctxt = self._confirming()
+        self._event(ctxt, instance, 'confirm_resize')
+        self.assertFalse(self._queued(instance))
+
+    def test_confirm_event_elsewhere_proves_nothing(self):
+        instance, ctxt = self._confirming()
+        self._event(ctxt, instance, 'confirm_resize', host='other')
+        self.assertTrue(self._queued(instance))
+
+    def test_an_earlier_confirm_proves_nothing(self):
+        instance, ctxt = self._confirming()
+        self._event(ctxt, instance, 'confirm_resize', finish=True)
+        self._request(instance, instance_actions.CONFIRM_RESIZE)
+        self.assertTrue(self._queued(instance))
+
+    def test_the_interrupted_confirm_event_is_closed(self):
+        instance, ctxt = self._confirming()
+        self._event(ctxt, instance, 'confirm_resize')
+        self.assertFalse(self._queued(instance))
+        with self.shape.compute_side():
+            closed = evidence.close_interrupted(
+                self.manager, self.context, instance, None,
+                methods=self.CONFIRM.methods)
+        self.assertEqual(1, closed)
+        [event] = self._events(instance)
+        self.assertEqual('Error', event.result)
+
+
 class TableTestCase(test.NoDBTestCase):
     """The table matches the nova it runs on."""
 

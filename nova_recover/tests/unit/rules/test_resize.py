@@ -23,6 +23,8 @@ from nova import objects
 from nova import test
 from nova.virt import hardware
 
+from nova_recover.recovery import engine
+from nova_recover.recovery import evidence
 from nova_recover.tests.unit import base
 
 OTHER_HOST = 'other-host'
@@ -350,3 +352,145 @@ class ResizeRecoveryTestCase(base.InitInstanceTestCase):
             expected_task_state=task_states.RESIZE_MIGRATING)
         self.mock_plug.assert_not_called()
         self.mock_fault.assert_not_called()
+
+
+class ConfirmRecoveryTestCase(base.InitInstanceTestCase):
+    """A confirm that died on this (source) host, at its start-up.
+
+    The server shows no task_state and is on the destination, so
+    init_instance never sees it: engine.recover_confirms finds it by its
+    'confirming' migration.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.migration = objects.Migration(
+            id=7, uuid=uuids.migration, instance_uuid=uuids.instance,
+            source_compute=self.compute.host, dest_compute=OTHER_HOST,
+            status='confirming', migration_type='resize',
+            cross_cell_move=False)
+        self.mock_list = self.useFixture(test.fixtures.MockPatchObject(
+            objects.MigrationList, 'get_by_filters',
+            return_value=[self.migration])).mock
+        self.mock_get = self.useFixture(test.fixtures.MockPatchObject(
+            objects.Instance, 'get_by_uuid')).mock
+        self.mock_confirm = self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.compute_rpcapi, 'confirm_resize')).mock
+        # The base class stubs it out: no database here.
+        self.mock_close = evidence.close_interrupted
+
+    def _resized(self, vm_state=vm_states.RESIZED, task_state=None):
+        instance = self._instance(task_state, vm_state=vm_state)
+        instance.host = OTHER_HOST
+        instance.obj_reset_changes()
+        self.mock_get.return_value = instance
+        return instance
+
+    def _recover(self, instance):
+        with mock.patch.object(instance, 'save') as mock_save:
+            engine.recover_confirms(self.compute, self.context)
+        mock_save.assert_not_called()
+
+    def _assert_not_confirmed(self, instance):
+        self.mock_confirm.assert_not_called()
+        self.mock_close.assert_not_called()
+        self.assertEqual('confirming', self.migration.status)
+        self.assertEqual(vm_states.RESIZED, instance.vm_state)
+
+    def test_confirm_is_cast_again_to_this_host(self):
+        instance = self._resized()
+        self._recover(instance)
+        # One query per start-up, not a read per RESIZED instance.
+        self.mock_list.assert_called_once_with(
+            self.context, {'source_compute': self.compute.host,
+                           'status': 'confirming'})
+        self.mock_queued.assert_called_once_with(
+            self.compute, self.context, instance,
+            operation=evidence.UNSHOWN['confirm_resize'])
+        # nova's confirm_resize, as the API casts it, under an action of
+        # its own: the resource tracker is not ready during init_host.
+        self.mock_confirm.assert_called_once_with(
+            mock.ANY, instance, self.migration, self.compute.host)
+        rerun = self.mock_confirm.call_args[0][0]
+        self.assertNotEqual(self.context.request_id, rerun.request_id)
+        self.mock_rerun_action.assert_called_once_with(
+            rerun, instance.uuid, 'confirmResize', want_result=False)
+        # The interrupted confirm's event is closed; nothing else moves
+        # before nova's confirm runs.
+        self.mock_close.assert_called_once_with(
+            self.compute, self.context, instance, None,
+            methods=('confirm_resize',))
+        self.assertEqual('confirming', self.migration.status)
+        self.assertEqual(vm_states.RESIZED, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.mock_fault.assert_not_called()
+
+    def test_same_host_resize_is_confirmed_too(self):
+        self.migration.dest_compute = self.compute.host
+        instance = self._resized()
+        instance.host = self.compute.host
+        self._recover(instance)
+        self.mock_confirm.assert_called_once_with(
+            mock.ANY, instance, self.migration, self.compute.host)
+
+    def test_confirm_still_queued_is_left_alone(self):
+        instance = self._resized()
+        self.mock_queued.return_value = True
+        self._recover(instance)
+        self._assert_not_confirmed(instance)
+
+    def test_unreadable_evidence_is_never_reached(self):
+        instance = self._resized()
+        self.mock_queued.side_effect = evidence.Unreadable('conductor down')
+        self._recover(instance)
+        self._assert_not_confirmed(instance)
+
+    def test_not_a_stuck_confirm_is_left_alone(self):
+        cases = [
+            # The conductor confirms a cross-cell resize.
+            dict(cross_cell=True),
+            dict(migration_type='live-migration'),
+            # A delete confirms the resize itself.
+            dict(task_state=task_states.DELETING),
+            dict(vm_state=vm_states.ACTIVE),
+        ]
+        for case in cases:
+            self.migration.cross_cell_move = case.get('cross_cell', False)
+            self.migration.migration_type = case.get('migration_type',
+                                                     'resize')
+            instance = self._resized(
+                vm_state=case.get('vm_state', vm_states.RESIZED),
+                task_state=case.get('task_state'))
+            self._recover(instance)
+            self.mock_confirm.assert_not_called()
+            self.mock_queued.assert_not_called()
+
+    def test_deleted_instance_is_left_alone(self):
+        self.mock_get.side_effect = exception.InstanceNotFound(
+            instance_id=uuids.instance)
+        engine.recover_confirms(self.compute, self.context)
+        self.mock_confirm.assert_not_called()
+
+    def test_cast_failing_leaves_the_server_as_it_is(self):
+        """A confirm that cannot be cast is no reason to error a server
+
+        whose guest runs: it stays RESIZED, with no fault, and the next
+        start-up finds it again.
+        """
+        instance = self._resized()
+        self.mock_confirm.side_effect = test.TestingException('no rabbit')
+        self._recover(instance)
+        self.mock_fault.assert_not_called()
+        self.assertEqual(vm_states.RESIZED, instance.vm_state)
+        self.assertEqual('confirming', self.migration.status)
+
+    def test_query_failing_never_leaves_start_up(self):
+        self.mock_list.side_effect = test.TestingException('conductor')
+        engine.recover_confirms(self.compute, self.context)
+        self.mock_get.assert_not_called()
+
+    def test_dry_run_changes_nothing(self):
+        self.flags(dry_run=True, group='recover')
+        instance = self._resized()
+        self._recover(instance)
+        self._assert_not_confirmed(instance)
