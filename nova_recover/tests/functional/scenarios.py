@@ -522,15 +522,12 @@ add(
         name='shelve', module='shelve', request=action({'shelve': None}),
         crash_in='snapshot', crash_kwargs={'after': True},
         at_crash='shelving_image_uploading',
-        end=row('stopped', 'shutdown',
+        # The snapshot finished uploading but nova-compute died before
+        # recording it: the shelve is finished with that image and, as
+        # shelved_offload_time is 0, offloaded.
+        end=row('shelved_offloaded', 'shutdown', guest='none', host=None,
+                images=[('SERVER-shelved', 'active')],
                 request=('shelve', err('compute_shelve_instance'))),
-        known_problem=(
-            'orphan image: the shelve snapshot finished but nova-compute '
-            'died before recording it; start-up puts the server back to '
-            'SHUTOFF on its host and leaves the complete SERVER-shelved '
-            'image in glance, referenced by nothing (the clean-up spares '
-            'active images). The owner needs it deleted, or the shelve '
-            'finished with it'),
         stock=row('active', 'running', guest='shutdown',
                   task_state='shelving_image_uploading',
                   images=[('SERVER-shelved', 'active')],
