@@ -176,16 +176,22 @@ _REVERTED = ('reverted on the source; a destination hands the revert to '
 # over its migrations (engine.recover_evacuations).
 _REBUILD = (_ERROR + '; an evacuation to a destination that died: ERROR '
             '+ fault on the source, migration failed, evacuate again')
+# The shelve's image whole in glance: the shelve is finished.
+_SHELVED = ('SHELVED (SHELVED_OFFLOADED if shelved_offload_time is 0) if '
+            'its image is whole in glance, else ')
+# A snapshot whose event ended Success at its hand-off to the long-task
+# pool, and whose upload did not finish.
+_NOTED = '; compute_snapshot_interrupted Error event if handed off'
 ENDS = {
     task_states.SCHEDULING: _ERROR,
     task_states.BLOCK_DEVICE_MAPPING: _ERROR,
     task_states.NETWORKING: _ERROR,
     task_states.SPAWNING: _ERROR + '; an unshelve: ACTIVE if the guest '
                                    'runs here, else SHELVED_OFFLOADED',
-    task_states.IMAGE_SNAPSHOT_PENDING: _CLEARED,
-    task_states.IMAGE_SNAPSHOT: _CLEARED,
-    task_states.IMAGE_PENDING_UPLOAD: _CLEARED + ', image deleted',
-    task_states.IMAGE_UPLOADING: _CLEARED + ', image deleted',
+    task_states.IMAGE_SNAPSHOT_PENDING: _CLEARED + _NOTED,
+    task_states.IMAGE_SNAPSHOT: _CLEARED + _NOTED,
+    task_states.IMAGE_PENDING_UPLOAD: _CLEARED + ', image deleted' + _NOTED,
+    task_states.IMAGE_UPLOADING: _CLEARED + ', image deleted' + _NOTED,
     task_states.IMAGE_BACKUP: _CLEARED + ', image deleted',
     task_states.UPDATING_PASSWORD: _CLEARED,
     task_states.RESIZE_PREP: _REVERTED,
@@ -222,11 +228,12 @@ ENDS = {
     task_states.DELETING: 'deleted (the user asked for it)',
     task_states.SOFT_DELETING: 'SOFT_DELETED (soft delete re-run)',
     task_states.RESTORING: 'ACTIVE (restore re-run)',
-    task_states.SHELVING: 'rolled back to the guest\'s vm_state',
+    task_states.SHELVING: _SHELVED + 'rolled back to the guest\'s '
+                                     'vm_state',
     task_states.SHELVING_IMAGE_PENDING_UPLOAD:
-        'rolled back to the guest\'s vm_state, image deleted',
+        _SHELVED + 'rolled back to the guest\'s vm_state, image deleted',
     task_states.SHELVING_IMAGE_UPLOADING:
-        'rolled back to the guest\'s vm_state, image deleted',
+        _SHELVED + 'rolled back to the guest\'s vm_state, image deleted',
     task_states.SHELVING_OFFLOADING: 'SHELVED_OFFLOADED if the image is in '
                                      'glance, else SHELVED',
     task_states.UNSHELVING: 'ACTIVE if the guest runs here, else back to '

@@ -49,6 +49,12 @@ LOST_RACE = 'lost-race'
 # it, and only the request's action tells that it was lost.
 LOST = 'lost'
 
+# What a rule found out that only the request's instance action can tell
+# the owner; the gates write it there once the rule is done (see
+# tell_owner).
+SNAPSHOT_INTERRUPTED = 'snapshot-interrupted'
+_NOTES = '_nova_recover_notes'
+
 # The operation a task_state belongs to, as an operator would name it in
 # an instance fault.
 OPERATIONS = {
@@ -207,3 +213,23 @@ def rerun_context(context, instance, action):
                     {'action': action, 'error': exc}, instance=instance)
         return context
     return rerun
+
+
+def tell_owner(manager, instance, note):
+    """Leave a note for the request's action, e.g. SNAPSHOT_INTERRUPTED.
+
+    A rule knows what happened to the request but not how nova records
+    it: the gates own the instance action's events (queued.recovered),
+    and write the note there after the rule, as they write that a request
+    was lost or interrupted.
+    """
+    notes = getattr(manager, _NOTES, None)
+    if notes is None:
+        notes = {}
+        setattr(manager, _NOTES, notes)
+    notes.setdefault(instance.uuid, set()).add(note)
+
+
+def take_notes(manager, instance):
+    """The notes rules left for the instance, removed from the manager."""
+    return getattr(manager, _NOTES, {}).pop(instance.uuid, set())

@@ -200,6 +200,14 @@ INTERRUPTED = 'Interrupted by a nova-compute restart'
 LOST_EVENT = 'compute_request_lost'
 LOST = ('The request never reached nova-compute on this host and was '
         'dropped; the server is as it was before it')
+# The event that tells the owner a snapshot handed to nova's long-task
+# pool died with nova-compute. snapshot_instance finishes its
+# compute_snapshot_instance event (Success) once it hands the snapshot
+# to the pool, so that event says nothing of the snapshot itself. Not
+# the name of any manager method either.
+SNAPSHOT_INTERRUPTED_EVENT = 'compute_snapshot_interrupted'
+SNAPSHOT_INTERRUPTED = ('The snapshot did not complete: nova-compute '
+                        'restarted before its image was uploaded')
 # Actions whose events are read at most, newest first, down to and
 # including the request's own: past that the evidence is unreadable
 # (TooFarBack), and so the request possibly queued.
@@ -522,4 +530,59 @@ def note_lost(manager, context, instance, task_state):
         want_result=False)
     LOG.warning('Recorded on the %(action)s action that its request was '
                 'lost', {'action': action.action}, instance=instance)
+    return True
+
+
+def note_snapshot_interrupted(manager, context, instance):
+    """Tell the owner that a snapshot handed off here never completed.
+
+    nova's snapshot_instance hands the snapshot to its long-task pool and
+    returns, which finishes its compute_snapshot_instance event with
+    Success before anything is snapshotted; an interrupted event is
+    closed by close_interrupted only while it is still open. So when the
+    request's event finished Success on this host, and the image task
+    died with nova-compute, an Error event (SNAPSHOT_INTERRUPTED_EVENT)
+    is written on the request's action: without it the only trace of
+    the snapshot says Success. The request is the newest createImage or
+    createBackup action; a backup runs in its RPC worker, hands nothing
+    off and leaves its own event open, so it is not noted here. Returns
+    whether an event was written.
+
+    :raises Unreadable: the conductor could not be asked.
+    """
+    names = (actions.CREATE_IMAGE, actions.BACKUP)
+    record = getattr(manager, _CACHE, {}).get(instance.uuid)
+    if record is None or record.latest(names) is None:
+        record = load(context, instance, names)
+    action = record.latest(names)
+    if action is None or action.action != actions.CREATE_IMAGE:
+        return False
+    try:
+        _read_events(context, record, action)
+    except Exception as exc:
+        raise Unreadable('%s: %s' % (type(exc).__name__, exc))
+    events = [event for event in record.events
+              if event.action_id == action.id]
+    snapshot = [event for event in events
+                if event.event == PREFIX + 'snapshot_instance' and
+                event.host == manager.host]
+    handed_off = bool(snapshot) and all(
+        event.finish_time is not None and event.result == SUCCESS
+        for event in snapshot)
+    if not handed_off or any(event.event == SNAPSHOT_INTERRUPTED_EVENT
+                             for event in events):
+        # Never reached here, still open (close_interrupted's), or
+        # already noted.
+        return False
+    request = context.elevated()
+    request.request_id = action.request_id
+    objects.InstanceActionEvent.event_start(
+        request, instance.uuid, SNAPSHOT_INTERRUPTED_EVENT,
+        want_result=False, host=manager.host)
+    objects.InstanceActionEvent.event_finish_with_failure(
+        request, instance.uuid, SNAPSHOT_INTERRUPTED_EVENT,
+        exc_val=SNAPSHOT_INTERRUPTED, exc_tb=SNAPSHOT_INTERRUPTED,
+        want_result=False)
+    LOG.warning('Recorded on the createImage action that the snapshot was '
+                'interrupted by the nova-compute restart', instance=instance)
     return True

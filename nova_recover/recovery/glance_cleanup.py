@@ -73,13 +73,21 @@ def _owner(image):
     return owner
 
 
-def _is_leftover(image, instance):
+def made_for(image, instance, image_types=IMAGE_TYPES):
+    """Whether nova made the image for the instance, in its project.
+
+    The properties are those compute_utils.create_image sets; the owner
+    check keeps out an image of another project that carries them.
+    """
     properties = image.get('properties') or {}
     project_id = base.field(instance, 'project_id')
-    return (image.get('status') in UNFINISHED and
-            properties.get('instance_uuid') == instance.uuid and
-            properties.get('image_type') in IMAGE_TYPES and
+    return (properties.get('instance_uuid') == instance.uuid and
+            properties.get('image_type') in image_types and
             project_id is not None and _owner(image) == project_id)
+
+
+def _is_leftover(image, instance):
+    return image.get('status') in UNFINISHED and made_for(image, instance)
 
 
 def image_context(context):

@@ -27,7 +27,9 @@ next step settles it. Evidence that cannot be read proves nothing, so
 it holds the instance back too: unknown is never "started". The
 evidence of every instance that needs it is read at once, beside
 start-up (read_ahead.py). Once an instance is recovered, the action
-events that the dead process left open are finished as Error.
+events that the dead process left open are finished as Error, and a
+snapshot that its rule found interrupted after nova had finished its
+event at the hand-off gets an Error event that says so.
 """
 
 from oslo_log import log as logging
@@ -89,6 +91,7 @@ def recovered(manager, context, instance, rule, task_state, outcome):
     only trace it leaves. A failure here never undoes or blocks the
     recovery itself.
     """
+    notes = base.take_notes(manager, instance)
     if task_state is None:
         return
     try:
@@ -100,6 +103,12 @@ def recovered(manager, context, instance, rule, task_state, outcome):
     except Exception:
         LOG.exception('Could not record on the instance action what the '
                       'restart did to the request', instance=instance)
+    if base.SNAPSHOT_INTERRUPTED in notes:
+        try:
+            evidence.note_snapshot_interrupted(manager, context, instance)
+        except Exception:
+            LOG.exception('Could not record on the instance action that '
+                          'the snapshot was interrupted', instance=instance)
 
 
 def reached_here(manager, context, instance, request=None):

@@ -34,6 +34,16 @@ instance, which records the guest's power state as it is: a cold
 snapshot may have left it off.
 The image the upload left queued or saving in glance is deleted first
 (see glance_cleanup).
+
+A snapshot's own event cannot tell its owner that it died: nova's
+snapshot_instance finishes compute_snapshot_instance with Success when it
+hands the snapshot to its long-task pool. Once the task is cleared, an
+Error event compute_snapshot_interrupted is written on the createImage
+action, unless the upload had finished: an IMAGE_UPLOADING whose image
+nothing deleted as unfinished. The rule tells the gates so
+(base.tell_owner), which write it (evidence.note_snapshot_interrupted)
+only where that Success was written at the hand-off; a backup hands
+nothing off.
 """
 
 from oslo_log import log as logging
@@ -75,13 +85,25 @@ def clear(manager, context, instance):
     one stays so, as a suspended guest shows as shut off on libvirt and
     starting it would lose its saved memory.
     """
+    task_state = instance.task_state
     # While the task state still fences off new image requests.
-    glance_cleanup.delete_unfinished_images(manager, context, instance)
+    deleted = glance_cleanup.delete_unfinished_images(manager, context,
+                                                      instance)
     current = manager._get_power_state(instance)
     fields = {'task_state': None, 'power_state': current}
     if (current in COLD and
             instance.vm_state in (vm_states.ACTIVE, vm_states.PAUSED)):
         fields['vm_state'] = vm_states.STOPPED
-    if not base.settle(instance, instance.task_state, **fields):
+    if not base.settle(instance, task_state, **fields):
         return base.HANDLED
+    # Before IMAGE_UPLOADING nothing was uploaded. Under IMAGE_UPLOADING
+    # the upload may have finished and only the record of it died: glance
+    # then has the whole image, active, which is the snapshot the owner
+    # asked for and its event's Success tells of; an unfinished image
+    # deleted above says it did not finish. A backup hands nothing off:
+    # its event is still open, and closed as interrupted.
+    if task_state == task_states.IMAGE_BACKUP:
+        return base.CONTINUE
+    if task_state != task_states.IMAGE_UPLOADING or deleted:
+        base.tell_owner(manager, instance, base.SNAPSHOT_INTERRUPTED)
     return base.CONTINUE

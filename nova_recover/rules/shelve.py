@@ -23,10 +23,19 @@ SHELVING_IMAGE_UPLOADING, SHELVING_OFFLOADING and UNSHELVING, in any
 vm_state, and task_state SPAWNING on a SHELVED_OFFLOADED instance (an
 unshelve spawning; the ``build`` rule owns every other SPAWNING).
 
-A shelve that died before its snapshot was recorded has no image to
-unshelve from, so it is rolled back: the instance returns to the
-vm_state its guest shows (the guest keeps its disk; shelve only powered
-it off) and the half-uploaded image is deleted. A volume-backed shelve
+A shelve whose snapshot finished uploading but was not yet recorded is
+completed, as _shelve_instance would have after the upload: the image it
+uploaded (found by what api.shelve gave it, and dated no earlier than
+the shelve's action; see _uploaded_image) is recorded as the shelved
+image, the guest powered off and the instance SHELVED, or offloaded
+straight away if shelved_offload_time is 0. A shelve that died before
+its snapshot was complete has no image to unshelve from, so it is rolled
+back: the instance returns to the vm_state its guest shows (the guest
+keeps its disk; shelve only powered it off) and the half-uploaded image
+is deleted. An image-backed shelve whose guest is gone is not
+completed, whatever glance holds (the offload that would finish it
+powers the guest off first, which a missing guest fails): it goes to
+ERROR as before. A volume-backed shelve
 needs no image, so one whose guest is already gone is finished. An
 offload starts only once the instance is SHELVED with its image
 recorded, so it is finished when that image is in glance (asked as
@@ -55,19 +64,26 @@ place; if that original is unknown the snapshot is kept.
 """
 
 from oslo_log import log as logging
+from oslo_utils import timeutils
 
 from nova.accelerator import cyborg
+from nova.compute import instance_actions
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import utils as compute_utils
 from nova.compute import vm_states
+import nova.conf
 from nova import exception
 from nova import objects
 
 from nova_recover.recovery import base
 from nova_recover.recovery import glance_cleanup
 
+CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
+
+# Instance actions read, newest first, to find the shelve's.
+ACTIONS_READ = 50
 
 SHELVING = frozenset([task_states.SHELVING,
                       task_states.SHELVING_IMAGE_PENDING_UPLOAD,
@@ -100,6 +116,11 @@ def recover(manager, context, instance):
 
 def _shelve(manager, context, instance, current):
     task_state = instance.task_state
+    if current != power_state.NOSTATE:
+        image_id = _uploaded_image(manager, context, instance)
+        if image_id is not None:
+            return _complete_shelve(manager, context, instance, current,
+                                    image_id)
     if current == power_state.NOSTATE:
         if compute_utils.is_volume_backed_instance(context, instance):
             # A volume-backed shelve is an offload straight away; its
@@ -125,6 +146,126 @@ def _shelve(manager, context, instance, current):
     if not base.settle(instance, task_state, task_state=None,
                        vm_state=vm_state, power_state=current):
         return base.HANDLED
+    return base.CONTINUE
+
+
+def _uploaded_image(manager, context, instance):
+    """The id of the complete image this shelve uploaded, or None.
+
+    _shelve_instance records the image only after the upload, so a
+    restart in between leaves it in glance, active and named by nothing.
+    It is the image api.shelve created for this shelve: made by nova for
+    the instance (compute_utils.create_image: properties instance_uuid
+    and image_type snapshot), owned by the instance's project, named
+    '<display_name>-shelved', active, and created no earlier than the
+    shelve's instance action, which the API records before it creates
+    the image (glance gives whole seconds). Anything else, such as an
+    older user snapshot or an image of another project carrying the same
+    properties, must never become what the server is unshelved from:
+    unless exactly one image qualifies, or if glance or the actions
+    cannot be read, None, and the shelve is rolled back.
+    """
+    try:
+        images = manager.image_api.get_all(
+            glance_cleanup.image_context(context),
+            filters={'instance_uuid': instance.uuid})
+    except Exception:
+        LOG.warning('Could not list the images of the instance to find '
+                    'the one its interrupted shelve uploaded',
+                    exc_info=True, instance=instance)
+        return None
+    name = '%s-shelved' % instance.display_name
+    # Glance filters by property, but a filter it ignores must not widen
+    # what is adopted: every image is checked here as well.
+    images = [image for image in images
+              if image.get('status') == 'active' and
+              image.get('name') == name and
+              glance_cleanup.made_for(image, instance, ('snapshot',))]
+    if not images:
+        return None
+    started = _shelve_started(context, instance)
+    if started is None:
+        return None
+    images = [image for image in images
+              if _created_at(image) is not None and
+              _created_at(image) >= started]
+    if len(images) != 1:
+        LOG.warning('Found %d complete images that the interrupted shelve '
+                    'may have uploaded; adopting none', len(images),
+                    instance=instance)
+        return None
+    return images[0]['id']
+
+
+def _shelve_started(context, instance):
+    """When the newest shelve action started, in whole seconds, or None.
+
+    Under a SHELVING* task state it is this shelve's: the API saves the
+    task state, then records the action, then creates the image, and a
+    new shelve needs the task state cleared. One round trip, through
+    nova-conductor; the shelve is among the newest actions, as only
+    API-only ones (lock, unlock) can follow it.
+    """
+    try:
+        action_list = objects.InstanceActionList.get_by_instance_uuid(
+            context, instance.uuid, limit=ACTIONS_READ)
+    except Exception:
+        LOG.warning('Could not read the shelve action of the instance to '
+                    'date its image', exc_info=True, instance=instance)
+        return None
+    for action in action_list:
+        if action.action == instance_actions.SHELVE:
+            started = action.start_time or action.created_at
+            if started is None:
+                return None
+            # Glance dates an image in whole seconds.
+            return timeutils.normalize_time(started).replace(microsecond=0)
+    return None
+
+
+def _created_at(image):
+    created = image.get('created_at')
+    if isinstance(created, str):
+        created = timeutils.parse_isotime(created)
+    if created is None:
+        return None
+    return timeutils.normalize_time(created)
+
+
+def _complete_shelve(manager, context, instance, current, image_id):
+    """Finish the shelve as _shelve_instance does after its upload.
+
+    The owner asked for a shelve and glance holds its image whole:
+    rolling back would leave that image billed and named by nothing. The
+    guest, if it still runs, is powered off as the shelve would have
+    done it (cleanly, as the API asks; at once if paused, as nova does).
+    Other unfinished images of the instance are deleted while the task
+    state still fences off new image requests. The shelve is recorded
+    with a compare-and-swap on the task state the restart left, and
+    offloaded now if shelved_offload_time is 0, as nova does.
+    """
+    task_state = instance.task_state
+    if current != power_state.SHUTDOWN:
+        manager._power_off_instance(
+            context, instance,
+            clean_shutdown=current != power_state.PAUSED)
+        current = manager._get_power_state(instance)
+    glance_cleanup.delete_unfinished_images(manager, context, instance)
+    offload = CONF.shelved_offload_time == 0
+    LOG.info('Shelve interrupted by a nova-compute restart after its '
+             'image %s was uploaded, finishing it', image_id,
+             instance=instance)
+    instance.system_metadata['shelved_at'] = timeutils.utcnow().isoformat()
+    instance.system_metadata['shelved_image_id'] = image_id
+    instance.system_metadata['shelved_host'] = manager.host
+    if not base.settle(instance, task_state, vm_state=vm_states.SHELVED,
+                       task_state=(task_states.SHELVING_OFFLOADING if offload
+                                   else None),
+                       power_state=current):
+        return base.HANDLED
+    if offload:
+        return _finish_offload(manager, context, instance)
+    # CONTINUE: nova's start-up path takes a SHELVED guest from here.
     return base.CONTINUE
 
 

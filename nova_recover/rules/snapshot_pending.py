@@ -30,7 +30,10 @@ The task is cleared, the guest's power state recorded as it is (a cold
 snapshot may have left it off) and nova's normal start-up path runs for
 the instance.
 The image the upload left queued or saving in glance is deleted first
-(see glance_cleanup).
+(see glance_cleanup), and the createImage action gets an Error event
+compute_snapshot_interrupted when its compute_snapshot_instance event
+finished Success at the hand-off to nova's long-task pool (see
+image.clear): that Success is otherwise the snapshot's only trace.
 """
 
 from oslo_log import log as logging

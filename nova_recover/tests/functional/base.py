@@ -31,6 +31,7 @@ from unittest import mock
 
 import fixtures
 from oslo_concurrency import lockutils
+from oslo_utils import timeutils
 
 from nova.compute import power_state
 from nova import objects
@@ -113,6 +114,7 @@ class CrashRestartTestCase(PatientWaits,
         # Start-up runs as in a real nova-compute: no database, every
         # remotable call through nova-conductor.
         self.shape = self.useFixture(recover_fixtures.ProductionShape())
+        self._date_new_images()
         # Stopping a service must not wait for its in-flight requests, nor
         # may its cleanup: a crashed request is one of them.
         self.flags(manager_shutdown_timeout=0)
@@ -122,6 +124,24 @@ class CrashRestartTestCase(PatientWaits,
         self._parked = threading.Event()
         self._dying = []
         self.addCleanup(self._release_parked)
+
+    def _date_new_images(self):
+        """Stamp each new image with the time it is created, as glance does.
+
+        The glance fixture dates every image 2011-01-01, before any
+        request of the test: the shelve rule only adopts an image created
+        no earlier than the shelve's action.
+        """
+        real = self.glance.create
+
+        def create(context, metadata, data=None):
+            if not metadata.get('created_at'):
+                metadata = dict(metadata,
+                                created_at=timeutils.utcnow(True))
+            return real(context, metadata, data)
+
+        self.useFixture(fixtures.MockPatchObject(self.glance, 'create',
+                                                 side_effect=create))
 
     def _release_parked(self):
         """End the parked requests and wait, a while, for them to unwind.

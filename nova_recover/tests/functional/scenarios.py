@@ -226,16 +226,16 @@ add(
         name='snapshot_started', module='snapshot_pending',
         request=snapshot(), crash_in='snapshot',
         at_crash='image_snapshot',
-        end=row('active', 'running',
-                request=('createImage', err('compute_snapshot_instance'))),
-        known_problem=(
-            'the snapshot never ran, yet its only trace says Success: '
-            'nova 34 ends compute_snapshot_instance once it hands the '
-            'snapshot to its long-task pool, and start-up records no '
-            'interruption; and the empty crash-snapshot image stays (the '
-            'glance fixture marks it active, so the clean-up of unfinished '
-            'images spares it; with real glance it is queued and deleted, '
-            'which leaves the owner a Success and no image)'),
+        # nova 34 ends compute_snapshot_instance with Success once it
+        # hands the snapshot to its long-task pool; start-up adds an Error
+        # event that says the snapshot did not complete. The empty
+        # crash-snapshot image stays only because the glance fixture marks
+        # it active: real glance has it queued, and the clean-up deletes
+        # it.
+        end=row('active', 'running', images=[('crash-snapshot', 'active')],
+                request=('createImage',
+                         ok('compute_snapshot_instance') +
+                         err('compute_snapshot_interrupted'))),
         stock=row('active', 'running', images=[('crash-snapshot', 'active')],
                   request=('createImage', ok('compute_snapshot_instance')))),
     Scenario(
@@ -522,15 +522,12 @@ add(
         name='shelve', module='shelve', request=action({'shelve': None}),
         crash_in='snapshot', crash_kwargs={'after': True},
         at_crash='shelving_image_uploading',
-        end=row('stopped', 'shutdown',
+        # The snapshot finished uploading but nova-compute died before
+        # recording it: the shelve is finished with that image and, as
+        # shelved_offload_time is 0, offloaded.
+        end=row('shelved_offloaded', 'shutdown', guest='none', host=None,
+                images=[('SERVER-shelved', 'active')],
                 request=('shelve', err('compute_shelve_instance'))),
-        known_problem=(
-            'orphan image: the shelve snapshot finished but nova-compute '
-            'died before recording it; start-up puts the server back to '
-            'SHUTOFF on its host and leaves the complete SERVER-shelved '
-            'image in glance, referenced by nothing (the clean-up spares '
-            'active images). The owner needs it deleted, or the shelve '
-            'finished with it'),
         stock=row('active', 'running', guest='shutdown',
                   task_state='shelving_image_uploading',
                   images=[('SERVER-shelved', 'active')],

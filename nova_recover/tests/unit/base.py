@@ -59,6 +59,8 @@ class InitInstanceTestCase(test.NoDBTestCase):
             evidence, 'close_interrupted', return_value=0))
         self.mock_note_lost = self.useFixture(fixtures.MockPatchObject(
             evidence, 'note_lost', return_value=True)).mock
+        self.mock_note_snapshot = self.useFixture(fixtures.MockPatchObject(
+            evidence, 'note_snapshot_interrupted', return_value=True)).mock
         self.mock_plug = self.useFixture(fixtures.MockPatchObject(
             self.compute.driver, 'plug_vifs')).mock
         # A re-run records an instance action of its own.

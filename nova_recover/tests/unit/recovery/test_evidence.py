@@ -533,6 +533,65 @@ class EvidenceTestCase(EvidenceBase):
         self.assertNotIn('InstanceActionEvent.event_finish_with_failure',
                          [trip.target for trip in self.shape.round_trips])
 
+    # --- a snapshot handed off and interrupted --------------------------
+
+    def note(self, instance):
+        with self.shape.compute_side():
+            return evidence.note_snapshot_interrupted(
+                self.manager, self.context, instance)
+
+    def _snapshot(self, finish=True, host=HOST):
+        instance = self._instance(task_states.IMAGE_SNAPSHOT)
+        ctxt = self._request(instance, instance_actions.CREATE_IMAGE)
+        self._event(ctxt, instance, 'snapshot_instance', host=host,
+                    finish=finish)
+        return instance
+
+    def test_note_snapshot_handed_off(self):
+        # snapshot_instance finished its event when it handed the
+        # snapshot to the long-task pool; the snapshot itself died.
+        instance = self._snapshot()
+        self.assertTrue(self.note(instance))
+        handed, noted = self._events(instance)
+        self.assertEqual(('compute_snapshot_instance', 'Success'),
+                         (handed.event, handed.result))
+        self.assertEqual(evidence.SNAPSHOT_INTERRUPTED_EVENT, noted.event)
+        self.assertEqual('compute_snapshot_interrupted', noted.event)
+        self.assertEqual('Error', noted.result)
+        self.assertEqual(HOST, noted.host)
+        self.assertIsNotNone(noted.finish_time)
+        self.assertEqual(evidence.SNAPSHOT_INTERRUPTED, noted.details)
+        # On the request's own action, and only once.
+        self.assertEqual(handed.action_id, noted.action_id)
+        self.assertFalse(self.note(instance))
+        self.assertEqual(2, len(self._events(instance)))
+
+    def test_note_snapshot_leaves_an_open_event_to_close(self):
+        instance = self._snapshot(finish=False)
+        self.assertFalse(self.note(instance))
+        event, = self._events(instance)
+        self.assertIsNone(event.finish_time)
+
+    def test_note_snapshot_of_another_host_writes_nothing(self):
+        instance = self._snapshot(host='host2')
+        self.assertFalse(self.note(instance))
+        self.assertEqual(1, len(self._events(instance)))
+
+    def test_note_snapshot_never_notes_an_older_snapshot_for_a_backup(self):
+        # An earlier snapshot went well; the backup is what died, and
+        # leaves its own event open for close_interrupted.
+        instance = self._snapshot()
+        ctxt = self._request(instance, instance_actions.BACKUP)
+        self._event(ctxt, instance, 'backup_instance')
+        self.assertFalse(self.note(instance))
+        self.assertEqual(['Success', None],
+                         [event.result for event in self._events(instance)])
+
+    def test_note_snapshot_without_request_writes_nothing(self):
+        instance = self._instance(task_states.IMAGE_SNAPSHOT)
+        self.assertFalse(self.note(instance))
+        self.assertEqual([], self._events(instance))
+
     # --- the engine uses it -------------------------------------------
 
     def test_start_up_leaves_queued_request_alone(self):
@@ -549,6 +608,35 @@ class EvidenceTestCase(EvidenceBase):
         instance.refresh()
         self.assertEqual(task_states.POWERING_OFF, instance.task_state)
         self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+
+    def _start_up_snapshot(self, task_state):
+        """Start-up of a snapshot whose event ended at the hand-off."""
+        self.useFixture(recover_fixtures.Overlay())
+        self.useFixture(recover_fixtures.ProductionShape())
+        self.flags(host=HOST)
+        compute = compute_manager.ComputeManager()
+        instance = self._instance(task_state)
+        ctxt = self._request(instance, instance_actions.CREATE_IMAGE)
+        self._event(ctxt, instance, 'snapshot_instance', finish=True)
+        with mock.patch.object(compute.image_api, 'get_all',
+                               return_value=[]):
+            compute._init_instance(self.context, instance)
+        instance.refresh()
+        self.assertIsNone(instance.task_state)
+        return [(event.event, event.result)
+                for event in self._events(instance)]
+
+    def test_start_up_notes_a_snapshot_interrupted_after_hand_off(self):
+        self.assertEqual(
+            [('compute_snapshot_instance', 'Success'),
+             ('compute_snapshot_interrupted', 'Error')],
+            self._start_up_snapshot(task_states.IMAGE_SNAPSHOT))
+
+    def test_start_up_leaves_an_uploaded_snapshot_successful(self):
+        # Nothing unfinished in glance: the upload was done.
+        self.assertEqual(
+            [('compute_snapshot_instance', 'Success')],
+            self._start_up_snapshot(task_states.IMAGE_UPLOADING))
 
     def test_start_up_without_evidence_leaves_the_request_alone(self):
         self.useFixture(recover_fixtures.Overlay())

@@ -12,6 +12,8 @@
 
 from unittest import mock
 
+from oslo_utils.fixture import uuidsentinel as uuids
+
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
@@ -74,6 +76,48 @@ class ImageRecoveryTestCase(base.InitInstanceTestCase):
         self._assert_cleared(task_states.IMAGE_PENDING_UPLOAD,
                              vm_state=vm_states.ERROR)
 
+    def test_pending_upload_notes_the_snapshot_interrupted(self):
+        """Nothing was uploaded: the request's action says so.
+
+        snapshot_instance had finished its event with Success at the
+        hand-off to the long-task pool, and that was all the owner saw.
+        """
+        instance = self._assert_cleared(task_states.IMAGE_PENDING_UPLOAD)
+        self.mock_note_snapshot.assert_called_once_with(
+            self.compute, self.context, instance)
+
+    def test_uploading_with_nothing_unfinished_is_not_noted(self):
+        # The upload finished (glance has the image whole) and only its
+        # record died: the Success the owner sees is true.
+        self._assert_cleared(task_states.IMAGE_UPLOADING)
+        self.mock_note_snapshot.assert_not_called()
+
+    def test_uploading_with_unfinished_image_notes_it(self):
+        self.compute.image_api.get_all.return_value = [
+            {'id': uuids.half_image, 'status': 'saving',
+             'owner': self.context.project_id,
+             'properties': {'instance_uuid': uuids.instance,
+                            'image_type': 'snapshot'}}]
+        with mock.patch.object(self.compute.image_api, 'delete') as delete:
+            instance = self._assert_cleared(task_states.IMAGE_UPLOADING)
+        delete.assert_called_once_with(self.context, uuids.half_image)
+        self.mock_note_snapshot.assert_called_once_with(
+            self.compute, self.context, instance)
+
+    def test_backup_is_not_noted(self):
+        # backup_instance hands nothing off: its own event is still open
+        # and close_interrupted says it was interrupted.
+        self._assert_cleared(task_states.IMAGE_BACKUP)
+        self.mock_note_snapshot.assert_not_called()
+
+    def test_note_failure_keeps_the_recovery(self):
+        self.mock_note_snapshot.side_effect = test.TestingException(
+            'conductor down')
+        instance = self._assert_cleared(task_states.IMAGE_PENDING_UPLOAD)
+        self.mock_note_snapshot.assert_called_once_with(
+            self.compute, self.context, instance)
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+
     def test_lost_race_leaves_instance(self):
         instance = self._instance(task_states.IMAGE_UPLOADING)
         with mock.patch.object(
@@ -87,6 +131,7 @@ class ImageRecoveryTestCase(base.InitInstanceTestCase):
         # The request that won goes on; nova's path does not run for it.
         self.mock_plug.assert_not_called()
         self.mock_fault.assert_not_called()
+        self.mock_note_snapshot.assert_not_called()
 
     def test_instance_gone_leaves_it(self):
         instance = self._instance(task_states.IMAGE_PENDING_UPLOAD)

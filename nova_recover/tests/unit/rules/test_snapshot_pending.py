@@ -54,6 +54,10 @@ class SnapshotPendingRecoveryTestCase(base.InitInstanceTestCase):
     def test_snapshot(self):
         instance = self._assert_cleared(task_states.IMAGE_SNAPSHOT)
         self.mock_plug.assert_called_once_with(instance, mock.ANY)
+        # Its compute_snapshot_instance event ended Success at the
+        # hand-off to the long-task pool: the action must tell otherwise.
+        self.mock_note_snapshot.assert_called_once_with(
+            self.compute, self.context, instance)
 
     def _cold(self, vm_state):
         self.compute.driver.get_info.return_value = hardware.InstanceInfo(
@@ -113,6 +117,7 @@ class SnapshotPendingRecoveryTestCase(base.InitInstanceTestCase):
         # The request that won goes on; nova's path does not run for it.
         self.mock_plug.assert_not_called()
         self.mock_fault.assert_not_called()
+        self.mock_note_snapshot.assert_not_called()
 
     def test_instance_gone_leaves_it(self):
         instance = self._instance(task_states.IMAGE_SNAPSHOT_PENDING)
