@@ -215,7 +215,9 @@ SIZE_NOTES = {
         '(shelve, shelve offload and unshelve, the last also while it '
         'spawns an offloaded server) whose ends depend on each other: the '
         'shelved image that an interrupted offload needs is the one an '
-        'interrupted unshelve must keep. More than half of it are tests.'),
+        'interrupted unshelve must keep, and a shelve whose image was '
+        'uploaded is finished with that image, which takes finding it '
+        'safely in glance. More than half of it are tests.'),
     'resize': (
         'This patch is over 600 lines because undoing a move takes every '
         'step of finish_revert_resize, for six task states and for both '
