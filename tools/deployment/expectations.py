@@ -131,8 +131,11 @@ def lost(**fields):
 # as the operation left it before that call (the Op's state where given).
 DIED = {
     # The upload never finished: its image is deleted. nova 34 closes the
-    # snapshot's event Success when its background task starts.
-    'snapshot': E(images='-', events='snapshot_instance=Success'),
+    # snapshot's event Success when its background task starts, so
+    # start-up adds an Error event that tells the owner it did not end.
+    'snapshot': E(images='-', events=ev(
+        'snapshot_instance=Success',
+        'snapshot_interrupted=Error' + INTERRUPTED)),
     'backup': died('backup_instance', images='-'),
     # REBOOT_STARTED and the guest runs: the reboot happened, recorded.
     'reboot-soft': died('reboot_instance'),

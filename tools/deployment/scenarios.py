@@ -422,6 +422,7 @@ POWER = {0: 'nostate', 1: 'running', 3: 'paused', 4: 'shutdown',
          6: 'crashed', 7: 'suspended'}
 # What evidence.py writes in an Error event's details.
 DETAILS = (('Interrupted by a nova-compute restart', 'interrupted'),
+           ('nova-compute restarted before', 'interrupted'),
            ('never reached nova-compute', 'lost'))
 
 
