@@ -618,7 +618,9 @@ class CensusBase(test.TestCase):
                 self.compute._init_instance(self.context, instance)
             except Exception as exc:
                 errors[instance.uuid] = exc
-        lost = [uuid for row, uuid in made if row.stood == end_states.LOST]
+        # Stock nova has no sweep: a lost request stays as it was left.
+        lost = [uuid for row, uuid in made
+                if row.stood == end_states.LOST and not self.STOCK]
         for uuid in lost:
             try:
                 self._lose(uuid)
