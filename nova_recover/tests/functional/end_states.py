@@ -209,7 +209,8 @@ def _counts(rows):
 
 
 def _cell(text):
-    return (text or '-').replace('|', '/') if text is not None else '-'
+    # Not "-": a cell that starts with it is a bullet list to docutils.
+    return text.replace('|', '/') if text else '(none)'
 
 
 def render(rows):

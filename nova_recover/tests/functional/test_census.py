@@ -40,6 +40,7 @@ import importlib
 import inspect
 import json
 import os
+import types
 
 from oslo_log import log as logging
 from oslo_utils import timeutils
@@ -518,6 +519,10 @@ class CensusBase(test.TestCase):
             self.compute.driver.instances[uuid] = fake.FakeInstance(
                 instance.name, row.guest, uuid)
         action, method = _operation(row.task_state)
+        if (row.task_state == task_states.SPAWNING and
+                row.vm_state == vm_states.SHELVED_OFFLOADED):
+            # An unshelve spawns under its own action.
+            action, method = instance_actions.UNSHELVE, 'unshelve_instance'
         if action is not None:
             objects.InstanceAction.action_start(
                 self.context, uuid, action, want_result=False)
@@ -667,8 +672,9 @@ class CensusBase(test.TestCase):
             'vm_state_before': row.vm_state,
             'guest_before': _power(row.guest),
             'stood': row.stood,
-            'operation': recovery_base.OPERATIONS.get(row.task_state,
-                                                      row.task_state),
+            'operation': recovery_base.operation_of(
+                types.SimpleNamespace(task_state=row.task_state,
+                                      vm_state=row.vm_state)),
             'vm_state': after['vm_state'],
             'task_state': after['task_state'],
             'host': 'this' if host == HOST else (host or 'none'),
