@@ -32,7 +32,12 @@ base=$(realpath -m "$dir/$name")
 mounts=(run:/run etc:/etc/libvirt lib:/var/lib/libvirt
         cache:/var/cache/libvirt log:/var/log/libvirt)
 
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+alive() {
+    # A zombie is dead: our daemons are children of pid 1, which may take
+    # a while to reap them.
+    [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null &&
+        [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
 holder_pid() { cat "$base/holder.pid" 2>/dev/null || true; }
 daemon_pid() { cat "$base/run/libvirtd.pid" 2>/dev/null || true; }
 qemu_pids() {
@@ -58,6 +63,19 @@ prepare() {
     cp -a /etc/libvirt "$base/etc"
     cp -a /var/lib/libvirt "$base/lib"
     cp -a /var/cache/libvirt "$base/cache"
+    # The QEMU capabilities another host of DIR has probed already (the
+    # same binaries on the same machine): saves each further host the
+    # seconds libvirtd spends probing QEMU at its first start. libvirtd
+    # probes again if they do not match.
+    local other
+    for other in "$(dirname "$base")"/*/cache/qemu/capabilities; do
+        if [ -d "$other" ] && [ "$other" != "$base/cache/qemu/capabilities" ]
+        then
+            mkdir -p "$base/cache/qemu/capabilities"
+            cp -a "$other"/. "$base/cache/qemu/capabilities/"
+            break
+        fi
+    done
     mkdir -p "$base/log/qemu"
     # No network is autostarted: no dnsmasq and no bridge per host.
     rm -f "$base"/etc/qemu/networks/autostart/*
