@@ -140,12 +140,20 @@ seen=$(in_host b "${virsh[@]}" list --all --name | sed '/^$/d' | tr '\n' ' ')
 say "restarted libvirtd of a found guest-a running (same qemu $q)"
 
 for h in b a; do
+    ours=$("$hosts" pids "$work" "$h" | awk '{ $1 = ""; print }' |
+           tr -d -- '-' | xargs)
     t=$(now)
     "$hosts" stop "$work" "$h"
     took[stop-$h]=$(since "$t")
+    for p in $ours; do
+        # Gone or a zombie waiting for pid 1.
+        if [ "$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null || echo Z)" \
+                != Z ]; then
+            fail "process $p of host $h left after stop"
+        fi
+    done
+    say "host $h stopped; none of its processes left: $ours"
 done
-left=$(ps -eo pid=,args= | grep -F "$work/" | grep -v grep || true)
-[ -z "$left" ] || fail "processes left after stop: $left"
 
 say "versions: $(libvirtd --version | sed 's/.*) //') libvirt," \
     "$(qemu-system-x86_64 --version | head -1 | awk '{print $4}') QEMU"
