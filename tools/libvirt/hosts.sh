@@ -1,0 +1,206 @@
+#!/bin/bash
+# Private libvirt hosts on one machine (issue 17): one libvirtd per host,
+# each in its own mount namespace, where /run, /etc/libvirt,
+# /var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt are bind mounts
+# of the host's own directories under DIR/NAME. A client in the namespace
+# (virsh, later the nova-compute of that host) reaches only its host's
+# daemon through qemu:///system and never sees another host's domains.
+#
+#   tools/libvirt/hosts.sh start DIR NAME     namespace (if needed) + libvirtd
+#   tools/libvirt/hosts.sh exec DIR NAME -- CMD...   run CMD in the namespace
+#   tools/libvirt/hosts.sh kill DIR NAME      SIGKILL libvirtd only (a crash)
+#   tools/libvirt/hosts.sh stop DIR NAME      destroy guests, stop everything
+#   tools/libvirt/hosts.sh pids DIR NAME      holder, libvirtd and QEMU pids
+#
+# The namespace is kept by a holder process (sleep) whose pid is in
+# DIR/NAME/holder.pid; the daemon, and the QEMU processes it starts, live
+# in it. Guests survive the death of libvirtd (QEMU runs in its own
+# session) and `start` again finds them through the status files in
+# DIR/NAME/run/libvirt/qemu. Needs root and tools/libvirt/install.sh.
+set -euo pipefail
+
+usage() {
+    sed -n '9,13p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2
+    exit 2
+}
+
+[ $# -ge 3 ] || usage
+cmd=$1 dir=$2 name=$3
+shift 3
+base=$(realpath -m "$dir/$name")
+# /run of the host: pidfiles, sockets and the daemon's domain status.
+mounts=(run:/run etc:/etc/libvirt lib:/var/lib/libvirt
+        cache:/var/cache/libvirt log:/var/log/libvirt)
+
+alive() {
+    # A zombie is dead: our daemons are children of pid 1, which may take
+    # a while to reap them.
+    [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null &&
+        [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+holder_pid() { cat "$base/holder.pid" 2>/dev/null || true; }
+daemon_pid() { cat "$base/run/libvirtd.pid" 2>/dev/null || true; }
+qemu_pids() {
+    local f
+    for f in "$base"/run/libvirt/qemu/*.pid; do
+        # driver.pid is libvirtd's own lock of the QEMU driver.
+        [ "${f##*/}" = driver.pid ] && continue
+        [ -e "$f" ] && alive "$(cat "$f")" && cat "$f"
+    done
+    return 0
+}
+in_ns() {
+    local h
+    h=$(holder_pid)
+    alive "$h" || { echo "hosts: $name: no namespace" >&2; return 1; }
+    nsenter --mount="/proc/$h/ns/mnt" -- "$@"
+}
+
+prepare() {
+    # First start only: copies of the system's directories, our settings.
+    [ -e "$base/.prepared" ] && return 0
+    mkdir -p "$base/run"
+    cp -a /etc/libvirt "$base/etc"
+    cp -a /var/lib/libvirt "$base/lib"
+    cp -a /var/cache/libvirt "$base/cache"
+    # The QEMU capabilities another host of DIR has probed already (the
+    # same binaries on the same machine): saves each further host the
+    # seconds libvirtd spends probing QEMU at its first start. libvirtd
+    # probes again if they do not match.
+    local other
+    for other in "$(dirname "$base")"/*/cache/qemu/capabilities; do
+        if [ -d "$other" ] && [ "$other" != "$base/cache/qemu/capabilities" ]
+        then
+            mkdir -p "$base/cache/qemu/capabilities"
+            cp -a "$other"/. "$base/cache/qemu/capabilities/"
+            break
+        fi
+    done
+    mkdir -p "$base/log/qemu"
+    # No network is autostarted: no dnsmasq and no bridge per host.
+    rm -f "$base"/etc/qemu/networks/autostart/*
+    cat >> "$base/etc/libvirtd.conf" <<CONF
+
+# tools/libvirt/hosts.sh: private host $name
+listen_tls = 0
+listen_tcp = 0
+unix_sock_group = "root"
+unix_sock_rw_perms = "0770"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+# Two daemons on one machine must not share the host UUID (migration
+# between them is refused when they do).
+host_uuid = "$(cat /proc/sys/kernel/random/uuid)"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+CONF
+    cat >> "$base/etc/qemu.conf" <<CONF
+
+# tools/libvirt/hosts.sh: private host $name
+# /dev/kvm is root-only here: QEMU runs as root to open it.
+user = "root"
+group = "root"
+remember_owner = 0
+security_driver = "none"
+# QEMU in the daemon's namespace, not in one of its own per domain.
+namespaces = [ ]
+# Console and QEMU logs to files: no virtlogd per host.
+stdio_handler = "file"
+# Leave the machine's cgroup tree alone (it is shared by all hosts).
+cgroup_controllers = [ ]
+CONF
+    touch "$base/.prepared"
+}
+
+start_namespace() {
+    alive "$(holder_pid)" && return 0
+    rm -f "$base/holder.pid"
+    local spec binds=""
+    for spec in "${mounts[@]}"; do
+        binds+="mount --bind '$base/${spec%%:*}' '${spec#*:}' && "
+    done
+    # setsid -f: the holder outlives this script and its terminal.
+    setsid -f unshare --mount --propagation private -- /bin/sh -c \
+        "$binds echo \$\$ > '$base/holder.pid.tmp' &&
+         mv '$base/holder.pid.tmp' '$base/holder.pid' && exec sleep infinity" \
+        </dev/null >>"$base/holder.log" 2>&1
+    for _ in $(seq 50); do
+        [ -s "$base/holder.pid" ] && return 0
+        sleep 0.1
+    done
+    echo "hosts: $name: namespace did not come up, see $base/holder.log" >&2
+    return 1
+}
+
+start() {
+    mkdir -p "$base"
+    prepare
+    start_namespace
+    if alive "$(daemon_pid)"; then
+        return 0
+    fi
+    in_ns libvirtd --daemon --pid-file /run/libvirtd.pid
+    for _ in $(seq 100); do
+        if in_ns virsh -q -c qemu:///system version >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "hosts: $name: libvirtd not answering, see" \
+        "$base/log/libvirtd.log" >&2
+    return 1
+}
+
+wait_gone() {
+    local pid=$1 t=$2
+    for _ in $(seq $((t * 10))); do
+        alive "$pid" || return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+stop() {
+    local h d p dom
+    h=$(holder_pid)
+    d=$(daemon_pid)
+    if alive "$h" && alive "$d"; then
+        for dom in $(in_ns virsh -q -c qemu:///system list --name || true); do
+            in_ns virsh -q -c qemu:///system destroy "$dom" >/dev/null || true
+        done
+    fi
+    if alive "$d"; then
+        kill -TERM "$d"
+        wait_gone "$d" 10 || kill -KILL "$d" 2>/dev/null || true
+    fi
+    # Guests left over (daemon dead, or destroy failed): by their pidfiles.
+    for p in $(qemu_pids); do
+        kill -TERM "$p" 2>/dev/null || true
+        wait_gone "$p" 5 || kill -KILL "$p" 2>/dev/null || true
+    done
+    if alive "$h"; then
+        kill -TERM "$h"
+        wait_gone "$h" 5 || kill -KILL "$h" 2>/dev/null || true
+    fi
+    rm -f "$base/holder.pid"
+}
+
+case $cmd in
+start) start ;;
+stop) stop ;;
+kill)
+    d=$(daemon_pid)
+    alive "$d" && kill -KILL "$d" && wait_gone "$d" 5
+    ;;
+exec)
+    [ "${1:-}" = -- ] && shift
+    [ $# -ge 1 ] || usage
+    in_ns "$@"
+    ;;
+pids)
+    echo "holder $(holder_pid)"
+    d=$(daemon_pid)
+    alive "$d" && echo "libvirtd $d" || echo "libvirtd -"
+    echo "qemu $(qemu_pids | tr '\n' ' ')"
+    ;;
+*) usage ;;
+esac
