@@ -232,4 +232,9 @@ def tell_owner(manager, instance, note):
 
 def take_notes(manager, instance):
     """The notes rules left for the instance, removed from the manager."""
-    return getattr(manager, _NOTES, {}).pop(instance.uuid, set())
+    notes = getattr(manager, _NOTES, None)
+    if not notes:
+        # Most start-ups: no rule left a note, and an instance that no
+        # rule touched need not even have its uuid loaded.
+        return set()
+    return notes.pop(instance.uuid, set())
