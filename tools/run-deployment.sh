@@ -2,13 +2,17 @@
 # The real deployment (issue 9): MariaDB, RabbitMQ, placement, glance,
 # neutron and nova as separate processes on 127.0.0.1, two nova-computes
 # (compute-a through nova-compute-recover, compute-b stock nova-compute)
-# on a fake driver whose guests survive SIGKILL; then the crash scenarios,
-# ours beside stock. See doc/deployment.rst.
+# on a fake driver whose guests survive SIGKILL, or on nova's libvirt
+# driver with QEMU (--hypervisor libvirt: a libvirtd per compute host,
+# tools/libvirt); then the crash scenarios, ours beside stock. See
+# doc/source/deployment.rst.
 #
-#   tools/run-deployment.sh [--scenarios smoke,died,queued,lost,recovery,outage]
+#   tools/run-deployment.sh [--hypervisor fake|libvirt]
+#       [--scenarios smoke,died,queued,lost,recovery,outage]
 #
-# Needs root and apt-get (mariadb-server, rabbitmq-server are installed
-# when missing) and PyPI for the venv. Every service is stopped at the end,
+# Needs root and apt-get (mariadb-server, rabbitmq-server, and for libvirt
+# tools/libvirt/install.sh's packages are installed when missing) and
+# PyPI for the venv. Every service is stopped at the end,
 # also on failure; the run directory with all logs and configuration is
 # named on the last line.
 set -euo pipefail
@@ -18,6 +22,15 @@ venv=${NOVA_RECOVER_DEPLOY_VENV:-$top/.work/deploy-venv}
 python=${PYTHON:-python3.11}
 run=${NOVA_RECOVER_DEPLOY_RUN:-$top/.work/deployment/$(date -u +%Y%m%dT%H%M%SZ)}
 start=$(date +%s)
+hypervisor=fake
+prev=
+for arg in "$@"; do
+    case $arg in
+    --hypervisor=*) hypervisor=${arg#*=} ;;
+    *) [ "$prev" = --hypervisor ] && hypervisor=$arg ;;
+    esac
+    prev=$arg
+done
 
 if [ "$(id -u)" != 0 ]; then
     echo "run-deployment: needs root (MariaDB and RabbitMQ run as root here)" >&2
@@ -43,8 +56,13 @@ if ! command -v mariadbd >/dev/null || ! command -v mariadb-install-db >/dev/nul
     [ -n "$made_policy" ] && rm -f "$policy"
 fi
 
-want=$(cat "$top/constraints.txt" "$top/requirements.txt" \
-           "$top/tools/deployment/deploy-requirements.txt" \
+requirements=("$top/requirements.txt"
+              "$top/tools/deployment/deploy-requirements.txt")
+if [ "$hypervisor" = libvirt ]; then
+    "$top/tools/libvirt/install.sh"
+    requirements+=("$top/tools/deployment/libvirt-requirements.txt")
+fi
+want=$(cat "$top/constraints.txt" "${requirements[@]}" \
        | sha256sum | cut -d' ' -f1)
 stamp=$venv/.deploy-stamp
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
@@ -54,8 +72,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     pip=("$venv/bin/pip" install -q --disable-pip-version-check
          -c "$top/constraints.txt")
     "${pip[@]}" setuptools wheel >&2
-    "${pip[@]}" -r "$top/requirements.txt" \
-        -r "$top/tools/deployment/deploy-requirements.txt" >&2
+    "${pip[@]}" "${requirements[@]/#/-r}" >&2
     # Already there in the tests' venv: reinstalling it would pull it
     # away, for a moment, from the tests running beside this.
     if [ ! -x "$venv/bin/nova-compute-recover" ] ||

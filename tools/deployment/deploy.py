@@ -11,7 +11,8 @@
 # under the License.
 """Bring the real deployment up, run the scenarios, always tear it down.
 
-    deploy.py RUN_DIR VENV [--scenarios smoke,died,queued,lost,outage]
+    deploy.py RUN_DIR VENV [--hypervisor fake|libvirt]
+              [--scenarios smoke,died,queued,lost,outage]
 
 Run by tools/run-deployment.sh, which also installs the packages and the
 venv. Exit status 0 only if every scenario passed with nova-recover.
@@ -53,6 +54,14 @@ class Log(object):
 def bring_up(dep, log):
     dep.start_mariadb()
     dep.start_rabbitmq()
+    if dep.hypervisor == 'libvirt':
+        t = time.monotonic()
+        virt_type = dep.start_libvirt()
+        log('libvirt: a libvirtd per compute host, each in its own mount '
+            'namespace, up in %.1fs; guests run on %s' % (
+                time.monotonic() - t,
+                'KVM (virt_type=kvm)' if virt_type == 'kvm' else
+                'TCG (virt_type=qemu)'))
     dep.configure()
     dep.wait_mariadb()
     log('mariadb up on %s:%d' % (services.HOST, services.PORTS['mysql']))
@@ -104,6 +113,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('run_dir')
     parser.add_argument('venv')
+    parser.add_argument('--hypervisor', default='fake',
+                        choices=services.HYPERVISORS)
     parser.add_argument('--scenarios', default=','.join(ALL))
     parser.add_argument('--ops', default='',
                         help='only these operations (comma separated)')
@@ -116,7 +127,8 @@ def main():
         signal.signal(sig, terminate)
 
     log = Log(os.path.join(args.run_dir, 'run.log'))
-    dep = services.Deployment(args.run_dir, args.venv, log=log)
+    dep = services.Deployment(args.run_dir, args.venv, log=log,
+                              hypervisor=args.hypervisor)
     failures = {}
     rc = 1
     try:
@@ -125,7 +137,7 @@ def main():
         cloud = scenarios.Cloud()
         wait_computes(dep, cloud, log)
         if 'hold' not in wanted:
-            cloud.prepare()
+            cloud.prepare(scenarios.guest_image(dep))
         steps = []
         if 'smoke' in wanted:
             steps.append(('smoke', lambda: {'smoke': smoke(dep, cloud, log)}))

@@ -125,20 +125,23 @@ class Cloud(object):
 
     # Set-up.
 
-    def prepare(self):
-        """Flavors and an image (quotas are unlimited in nova.conf)."""
+    def prepare(self, image):
+        """Flavors and the guest image (quotas are unlimited in nova.conf).
+
+        image: the bytes of a raw disk.
+        """
         flavors = {}
         for name, ram in (('tiny', 64), ('small', 128)):
             resp = self.post('/flavors', {'flavor': {
                 'name': name, 'ram': ram, 'vcpus': 1, 'disk': 1}})
             flavors[name] = resp.json()['flavor']['id']
         resp = self._ok(self.glance.post('/images', json={
-            'name': 'fake-guest', 'disk_format': 'raw',
+            'name': 'tiny-guest', 'disk_format': 'raw',
             'container_format': 'bare', 'visibility': 'public'}),
             'image create')
         image_id = resp.json()['id']
         self._ok(self.glance.put(
-            '/images/%s/file' % image_id, data=b'fake guest disk\n',
+            '/images/%s/file' % image_id, data=image,
             headers={'Content-Type': 'application/octet-stream'}),
             'image upload')
         poll('image active',
@@ -175,6 +178,20 @@ class Cloud(object):
         svc = self.services(host)
         return svc and svc[0]['updated_at'] and (
             svc[0]['updated_at'] > since)
+
+
+def guest_image(dep):
+    """The guest's disk: a few bytes for the fake driver; on libvirt, a
+    1 MiB raw disk that boots, prints a line and halts
+    (tools/libvirt/tiny_image.py)."""
+    if dep.hypervisor != 'libvirt':
+        return b'fake guest disk\n'
+    path = os.path.join(dep.run, 'tiny-guest.raw')
+    subprocess.run([dep.bin('python'), os.path.join(
+        services.LIBVIRT_TOOLS, 'tiny_image.py'), path], check=True,
+        timeout=60)
+    with open(path, 'rb') as f:
+        return f.read()
 
 
 def utcnow():

@@ -47,6 +47,13 @@ DATABASES = ['nova_api', 'nova_cell0', 'nova', 'placement', 'glance',
 DB_USER = 'openstack'
 DB_PASSWORD = 'deployment-only'
 COMPUTES = {'compute-a': 'recover', 'compute-b': 'stock'}
+# On libvirt each compute host has its own loopback address: nova tells
+# a move's other host by its my_ip, and its libvirtd listens there for
+# live migration (tools/libvirt/hosts.sh).
+ADDRESSES = {'compute-a': '127.0.0.2', 'compute-b': '127.0.0.3'}
+MIGRATION_PORTS = {'compute-a': '49152 49171', 'compute-b': '49172 49191'}
+HYPERVISORS = ('fake', 'libvirt')
+LIBVIRT_TOOLS = os.path.join(TOP, 'tools', 'libvirt')
 
 
 class DeploymentError(Exception):
@@ -88,10 +95,18 @@ def port_open(port):
 
 class Deployment(object):
 
-    def __init__(self, run_dir, venv, log=print):
+    def __init__(self, run_dir, venv, log=print, hypervisor='fake'):
         self.run = os.path.abspath(run_dir)
         self.venv = venv
         self.log = log
+        if hypervisor not in HYPERVISORS:
+            raise DeploymentError('no such hypervisor %s' % hypervisor)
+        self.hypervisor = hypervisor
+        # The private libvirt hosts (hosts.sh DIR), and the path every
+        # host has its own instances directory at.
+        self.hosts_dir = os.path.join(self.run, 'libvirt')
+        self.instances = os.path.join(self.run, 'instances')
+        self.virt_type = None
         self.etc = os.path.join(self.run, 'etc')
         self.logs = os.path.join(self.run, 'logs')
         self.pids = os.path.join(self.run, 'pids')
@@ -224,6 +239,8 @@ class Deployment(object):
                 pass
         for name in order:
             self.stop(name)
+        if self.hypervisor == 'libvirt':
+            self.stop_libvirt()
 
     def tail(self, names=None, lines=40):
         out = []
@@ -343,6 +360,72 @@ class Deployment(object):
                  30)
         self.start_rabbitmq()
         self.wait_rabbitmq()
+
+    # libvirt: one private host (libvirtd in a mount namespace) per compute.
+
+    def hosts_cmd(self, *args, timeout=120):
+        subprocess.run([os.path.join(LIBVIRT_TOOLS, 'hosts.sh')] +
+                       list(args), check=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+
+    def start_libvirt(self):
+        """Each compute's libvirtd; returns the virt_type the guests get.
+
+        kvm when QEMU may open /dev/kvm and the QEMU driver offers it,
+        qemu (TCG) otherwise; NOVA_RECOVER_VIRT_TYPE chooses.
+        """
+        os.makedirs(self.hosts_dir, exist_ok=True)
+        os.makedirs(self.instances, exist_ok=True)
+        with open(os.path.join(self.hosts_dir, 'addresses'), 'w') as f:
+            for host, address in ADDRESSES.items():
+                f.write('%s %s\n' % (address, host))
+        for host in COMPUTES:
+            env = dict(os.environ, HOSTS_ADDR=ADDRESSES[host],
+                       HOSTS_MIGRATION_PORTS=MIGRATION_PORTS[host],
+                       HOSTS_MOUNTS='instances:%s' % self.instances)
+            subprocess.run([os.path.join(LIBVIRT_TOOLS, 'hosts.sh'),
+                            'start', self.hosts_dir, host], check=True,
+                           timeout=120, env=env, stdin=subprocess.DEVNULL)
+        virt_type = os.environ.get('NOVA_RECOVER_VIRT_TYPE')
+        if not virt_type:
+            virt_type = 'qemu'
+            try:
+                os.close(os.open('/dev/kvm', os.O_RDWR))
+                caps = subprocess.run(
+                    [os.path.join(LIBVIRT_TOOLS, 'hosts.sh'), 'exec',
+                     self.hosts_dir, 'compute-a', '--', 'virsh', '-c',
+                     'qemu:///system', 'domcapabilities', '--virttype',
+                     'kvm'], capture_output=True, text=True, timeout=60)
+                if caps.returncode == 0:
+                    virt_type = 'kvm'
+            except OSError:
+                pass
+        self.virt_type = virt_type
+        return virt_type
+
+    def stop_libvirt(self):
+        """Destroy every guest and stop every libvirtd of the run."""
+        for host in COMPUTES:
+            try:
+                self.hosts_cmd('stop', self.hosts_dir, host)
+            except (subprocess.SubprocessError, OSError) as e:
+                self.log('libvirt host %s: stop failed: %s' % (host, e))
+
+    def virsh(self, host, *args, timeout=60):
+        """virsh on host's own libvirtd; (returncode, stdout)."""
+        proc = subprocess.run(
+            [os.path.join(LIBVIRT_TOOLS, 'hosts.sh'), 'exec',
+             self.hosts_dir, host, '--', 'virsh', '-q', '-c',
+             'qemu:///system'] + list(args), capture_output=True,
+            text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return proc.returncode, proc.stdout
+
+    def in_host(self, host, *argv, timeout=60):
+        """A command in host's mount namespace; its stdout."""
+        return subprocess.run(
+            [os.path.join(LIBVIRT_TOOLS, 'hosts.sh'), 'exec',
+             self.hosts_dir, host, '--'] + list(argv), capture_output=True,
+            text=True, timeout=timeout, stdin=subprocess.DEVNULL).stdout
 
     # Configuration.
 
@@ -493,17 +576,69 @@ class Deployment(object):
                 'queued_request_grace': str(self.queued_request_grace),
                 'sweep_interval': str(self.sweep_interval)},
         }
+        compute = dict(common)
+        if self.hypervisor == 'libvirt':
+            compute = self.libvirt_conf(common)
         controller = dict(common)
         controller['database'] = {'connection': self.db_url % 'nova'}
         controller['api_database'] = {'connection': self.db_url % 'nova_api'}
         self.write('nova/nova.conf', ini(controller))
-        self.write('nova/nova-compute.conf', ini(common))
+        self.write('nova/nova-compute.conf', ini(compute))
         for host in COMPUTES:
             state = os.path.join(self.run, host)
             os.makedirs(state, exist_ok=True)
-            self.write('nova/%s.conf' % host, ini({'DEFAULT': {
+            own = {'DEFAULT': {
                 'host': host, 'state_path': state,
-                'instances_path': os.path.join(state, 'instances')}}))
+                'instances_path': os.path.join(state, 'instances')}}
+            if self.hypervisor == 'libvirt':
+                own = self.libvirt_host_conf(host, state)
+            self.write('nova/%s.conf' % host, ini(own))
+
+    def libvirt_conf(self, common):
+        """nova-compute.conf on libvirt, from what every service shares."""
+        compute = {k: dict(v) for k, v in common.items()}
+        compute['DEFAULT'].update({
+            'compute_driver': 'crashpoint_libvirt.CrashPointLibvirtDriver',
+            # The tiny guest ignores ACPI: a clean shutdown waits this
+            # long, then destroys the guest, as for any unresponsive one.
+            'shutdown_timeout': '3',
+        })
+        compute['libvirt'] = {
+            'virt_type': self.virt_type,
+            # QEMU's default CPU model: on KVM in a virtual machine the
+            # host CPU model asks for MSRs the outer hypervisor refuses,
+            # and the same model on both hosts lets guests migrate.
+            'cpu_mode': 'none',
+            # A soft reboot the guest ignores turns hard after this long.
+            'wait_soft_reboot_seconds': '3',
+            'live_migration_scheme': 'tcp',
+        }
+        # Both hosts are this one machine, and their guests have QEMU's
+        # default CPU model: libvirt's comparison of that model with the
+        # host CPU (which nova makes before a live migration) fails in a
+        # virtual machine whatever the model.
+        compute['workarounds'] = {'skip_cpu_compare_on_dest': 'True'}
+        return compute
+
+    def libvirt_host_conf(self, host, state):
+        """One libvirt compute's own settings.
+
+        Its instances directory is the same path on both hosts, as nova
+        expects, but each host's own (hosts.sh mounts it privately).
+        """
+        conf_files = ' '.join('--config-file %s' % os.path.join(
+            self.etc, 'nova', name) for name in (
+                'nova-compute.conf', '%s.conf' % host))
+        helper = '%s %s' % (self.bin('privsep-helper'), conf_files)
+        return {
+            'DEFAULT': {'host': host, 'state_path': state,
+                        'instances_path': self.instances,
+                        'my_ip': ADDRESSES[host]},
+            'libvirt': {'live_migration_inbound_addr': ADDRESSES[host]},
+            # nova-compute runs as root here: no sudo, no rootwrap.
+            'nova_sys_admin': {'helper_command': helper},
+            'privsep_osbrick': {'helper_command': helper},
+        }
 
     # Services.
 
@@ -609,8 +744,21 @@ class Deployment(object):
         return argv
 
     def start_compute(self, host, extra_conf=()):
-        """Start a compute; extra_conf: config files for this start only."""
-        self.start(host, self.compute_argv(host, extra_conf))
+        """Start a compute; extra_conf: config files for this start only.
+
+        A libvirt compute runs in its host's mount namespace, with the
+        ssh and scp through which nova reaches the other host's files.
+        """
+        argv = self.compute_argv(host, extra_conf)
+        env = None
+        if self.hypervisor == 'libvirt':
+            argv = [os.path.join(LIBVIRT_TOOLS, 'hosts.sh'), 'exec',
+                    self.hosts_dir, host, '--'] + argv
+            env = {'PATH': '%s:%s:%s' % (
+                os.path.join(LIBVIRT_TOOLS, 'remote'),
+                os.path.join(self.venv, 'bin'), os.environ['PATH']),
+                'NOVA_RECOVER_LIBVIRT_HOSTS': self.hosts_dir}
+        self.start(host, argv, env=env)
 
     def compute_override(self, host, name, sections):
         """A config file that one start of host's compute adds to its own.
@@ -630,8 +778,23 @@ class Deployment(object):
 
 
 def main_stop(run_dir):
-    """Kill every process group left in <run>/pids (the shell trap)."""
+    """Kill every process group left in <run>/pids (the shell trap).
+
+    Then stop the libvirt hosts of the run, with their guests.
+    """
+    hosts = os.path.join(run_dir, 'libvirt')
     pids = os.path.join(run_dir, 'pids')
+    try:
+        _kill_pids(pids)
+    finally:
+        for host in COMPUTES:
+            if os.path.exists(os.path.join(hosts, host, 'holder.pid')):
+                subprocess.call([os.path.join(LIBVIRT_TOOLS, 'hosts.sh'),
+                                 'stop', hosts, host])
+                print('stopped libvirt host %s' % host)
+
+
+def _kill_pids(pids):
     if not os.path.isdir(pids):
         return
     for fname in os.listdir(pids):

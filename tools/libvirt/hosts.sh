@@ -1,6 +1,7 @@
 #!/bin/bash
 # Private libvirt hosts on one machine (issue 17): one libvirtd per host,
-# each in its own mount namespace, where /run, /etc/libvirt,
+# each in its own mount and UTS namespace (its hostname is NAME), where
+# /run, /etc/libvirt,
 # /var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt are bind mounts
 # of the host's own directories under DIR/NAME. A client in the namespace
 # (virsh, later the nova-compute of that host) reaches only its host's
@@ -17,6 +18,14 @@
 # in it. Guests survive the death of libvirtd (QEMU runs in its own
 # session) and `start` again finds them through the status files in
 # DIR/NAME/run/libvirt/qemu. Needs root and tools/libvirt/install.sh.
+#
+# Read at a host's first start only:
+#   HOSTS_ADDR=IP          libvirtd also listens on IP:16509, plain TCP
+#                          with no authentication, for live migration
+#                          between the hosts (loopback addresses only)
+#   HOSTS_MIGRATION_PORTS="MIN MAX"   QEMU's incoming migration ports
+#   HOSTS_MOUNTS="SUB:PATH ..."       more private directories: DIR/NAME/SUB
+#                          is bind-mounted at PATH (which must exist)
 set -euo pipefail
 
 usage() {
@@ -31,6 +40,9 @@ base=$(realpath -m "$dir/$name")
 # /run of the host: pidfiles, sockets and the daemon's domain status.
 mounts=(run:/run etc:/etc/libvirt lib:/var/lib/libvirt
         cache:/var/cache/libvirt log:/var/log/libvirt)
+extra_mounts=$(cat "$base/mounts" 2>/dev/null || echo "${HOSTS_MOUNTS:-}")
+# shellcheck disable=SC2206
+mounts+=($extra_mounts)
 
 alive() {
     # A zombie is dead: our daemons are children of pid 1, which may take
@@ -53,7 +65,7 @@ in_ns() {
     local h
     h=$(holder_pid)
     alive "$h" || { echo "hosts: $name: no namespace" >&2; return 1; }
-    nsenter --mount="/proc/$h/ns/mnt" -- "$@"
+    nsenter --mount="/proc/$h/ns/mnt" --uts="/proc/$h/ns/uts" -- "$@"
 }
 
 prepare() {
@@ -77,13 +89,28 @@ prepare() {
         fi
     done
     mkdir -p "$base/log/qemu"
+    local spec
+    for spec in ${HOSTS_MOUNTS:-}; do
+        mkdir -p "$base/${spec%%:*}"
+    done
+    echo "${HOSTS_MOUNTS:-}" > "$base/mounts"
     # No network is autostarted: no dnsmasq and no bridge per host.
     rm -f "$base"/etc/qemu/networks/autostart/*
+    local tcp=0
+    if [ -n "${HOSTS_ADDR:-}" ]; then
+        case $HOSTS_ADDR in
+        127.*) ;;
+        *) echo "hosts: HOSTS_ADDR must be a loopback address" >&2; exit 2 ;;
+        esac
+        tcp=1
+        echo "$HOSTS_ADDR" > "$base/listen"
+    fi
+    # libvirt takes the first of two settings of a key: each once.
     cat >> "$base/etc/libvirtd.conf" <<CONF
 
 # tools/libvirt/hosts.sh: private host $name
 listen_tls = 0
-listen_tcp = 0
+listen_tcp = $tcp
 unix_sock_group = "root"
 unix_sock_rw_perms = "0770"
 auth_unix_ro = "none"
@@ -93,6 +120,13 @@ auth_unix_rw = "none"
 host_uuid = "$(cat /proc/sys/kernel/random/uuid)"
 log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
 CONF
+    if [ "$tcp" = 1 ]; then
+        cat >> "$base/etc/libvirtd.conf" <<CONF
+# Live migration between the private hosts: loopback only, no auth.
+listen_addr = "$HOSTS_ADDR"
+auth_tcp = "none"
+CONF
+    fi
     cat >> "$base/etc/qemu.conf" <<CONF
 
 # tools/libvirt/hosts.sh: private host $name
@@ -108,6 +142,12 @@ stdio_handler = "file"
 # Leave the machine's cgroup tree alone (it is shared by all hosts).
 cgroup_controllers = [ ]
 CONF
+    if [ -n "${HOSTS_MIGRATION_PORTS:-}" ]; then
+        # shellcheck disable=SC2086
+        set -- $HOSTS_MIGRATION_PORTS
+        printf 'migration_port_min = %s\nmigration_port_max = %s\n' \
+            "$1" "$2" >> "$base/etc/qemu.conf"
+    fi
     touch "$base/.prepared"
 }
 
@@ -119,8 +159,10 @@ start_namespace() {
         binds+="mount --bind '$base/${spec%%:*}' '${spec#*:}' && "
     done
     # setsid -f: the holder outlives this script and its terminal.
-    setsid -f unshare --mount --propagation private -- /bin/sh -c \
-        "$binds echo \$\$ > '$base/holder.pid.tmp' &&
+    # Its own UTS namespace too: libvirt names the host (nova's node) by
+    # its hostname, which must differ between the hosts of one machine.
+    setsid -f unshare --mount --uts --propagation private -- /bin/sh -c \
+        "$binds hostname '$name' && echo \$\$ > '$base/holder.pid.tmp' &&
          mv '$base/holder.pid.tmp' '$base/holder.pid' && exec sleep infinity" \
         </dev/null >>"$base/holder.log" 2>&1
     for _ in $(seq 50); do
@@ -138,7 +180,9 @@ start() {
     if alive "$(daemon_pid)"; then
         return 0
     fi
-    in_ns libvirtd --daemon --pid-file /run/libvirtd.pid
+    local listen=()
+    [ -e "$base/listen" ] && listen=(--listen)
+    in_ns libvirtd --daemon "${listen[@]}" --pid-file /run/libvirtd.pid
     for _ in $(seq 100); do
         if in_ns virsh -q -c qemu:///system version >/dev/null 2>&1; then
             return 0

@@ -7,6 +7,11 @@ good. SeaBIOS loads the sector to 0000:7c00 and jumps there. A vCPU in
 thread until a non-maskable interrupt, so the idle guest costs next to no
 CPU; the line on the serial port tells when the guest has booted.
 
+The partition table has one partition over the rest of the disk, so that
+glance's image safety checks take the disk for a partitioned raw disk (a
+master boot record with no partition at all is refused). Nothing reads
+the partition; the guest never leaves its boot sector.
+
 Such a guest has no ACPI handling: a clean shutdown request is ignored,
 so nova's power-off waits [DEFAULT]shutdown_timeout and then destroys it.
 
@@ -21,8 +26,12 @@ LOAD_ADDRESS = 0x7c00
 COM1 = 0x3f8
 
 
-def boot_sector(message):
-    """Return the 512 bytes of the boot sector printing message."""
+def boot_sector(message, sectors=2048):
+    """Return the 512 bytes of the boot sector printing message.
+
+    sectors: the disk's size in 512-byte sectors, which its one partition
+    (type 0x83, from sector 1) fills.
+    """
     text = message.encode('ascii') + b'\r\n\0'
     # Hand-assembled 16-bit code; offsets are from the start of the sector.
     head = bytes([
@@ -51,8 +60,12 @@ def boot_sector(message):
     sector = code + text
     if len(sector) > 446:
         raise ValueError('message too long for the boot sector')
-    # No partition table: the rest up to the signature stays zero.
-    return sector.ljust(510, b'\0') + b'\x55\xaa'
+    # One partition entry (boot flag, start CHS, type, end CHS, start LBA,
+    # sectors), three empty ones, the signature.
+    partition = struct.pack('<B3BB3BII', 0x00, 0x00, 0x02, 0x00, 0x83,
+                            0xfe, 0xff, 0xff, 1, sectors - 1)
+    return (sector.ljust(446, b'\0') + partition.ljust(64, b'\0') +
+            b'\x55\xaa')
 
 
 def main(argv=None):
@@ -63,10 +76,11 @@ def main(argv=None):
     parser.add_argument('--message', default='tiny-guest: booted, halting',
                         help='line written to COM1 before halting')
     args = parser.parse_args(argv)
-    sector = boot_sector(args.message)
+    size = max(args.size_mib, 1) * 1024 * 1024
+    sector = boot_sector(args.message, size // 512)
     with open(args.out, 'wb') as f:
         f.write(sector)
-        f.truncate(max(args.size_mib, 1) * 1024 * 1024)
+        f.truncate(size)
     return 0
 
 

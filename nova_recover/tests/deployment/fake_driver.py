@@ -17,16 +17,10 @@ all. A real hypervisor's guests keep running, and recovery has to agree
 with them; this driver keeps every guest (uuid, name, power state, flavor)
 in a JSON file under ``[DEFAULT]state_path``, written after each change.
 
-Crash points: ``<state_path>/crash.json`` is a list of rules
-``{"method": ..., "uuid": ... or null, "state": ... or null,
-"action": "kill" or "park"}``. When a driver method matches a rule, the
-guest is first set to ``state`` (running, shutdown, paused, suspended)
-if one is given and persisted, the call is recorded in
-``<state_path>/parked.log``, and then nova-compute either SIGKILLs
-itself ("kill") or blocks there ("park") until the harness SIGKILLs it.
-Parking lets one SIGKILL interrupt many operations at once, as a host
-crash does. The file is read on every call, so the harness arms and
-disarms it without a restart.
+Crash points (see crash_points.py) at the entry of each driver method
+of _CALLS: a rule's ``state`` (running, shutdown, paused, suspended), if
+given, is what the guest is set to and persisted before the point dies
+or parks.
 
 A slow start-up: ``[persistent_fake] start_delay`` (seconds, 0 by
 default) makes the first get_available_resource of the process wait that
@@ -43,7 +37,6 @@ only loads drivers from the nova.virt package.
 import io
 import json
 import os
-import signal
 import threading
 import time
 import uuid
@@ -57,6 +50,7 @@ import nova.conf
 from nova import exception
 from nova.image import glance
 from nova import objects
+from nova.virt import deployment_crash_points as crash_points
 from nova.virt import fake
 from nova.virt import node
 
@@ -81,9 +75,6 @@ STATES = {
     'suspended': power_state.SUSPENDED,
 }
 STATE_NAMES = {v: k for k, v in STATES.items()}
-# A parked call gives up after this long, so that no nova-compute is left
-# behind if the harness itself dies; the harness kills long before.
-PARK_SECONDS = 900
 NODE_NAMESPACE = uuid.UUID('5b1e4c1e-8a43-4c55-9f6e-0d6a39c1f0a1')
 
 # Methods whose entry is a crash point and whose end is a state save. The
@@ -126,8 +117,7 @@ class PersistentFakeDriver(fake.FakeDriver):
         self._lock = threading.Lock()
         self._dir = CONF.state_path
         self._guests_file = os.path.join(self._dir, 'fake-guests.json')
-        self._crash_file = os.path.join(self._dir, 'crash.json')
-        self._parked_file = os.path.join(self._dir, 'parked.log')
+        self._crash = crash_points.CrashPoints(self._dir)
         self._delayed = False
         self._load()
 
@@ -166,34 +156,13 @@ class PersistentFakeDriver(fake.FakeDriver):
 
     # Crash points.
 
-    def _rules(self):
-        try:
-            with open(self._crash_file) as f:
-                return json.load(f)
-        except (FileNotFoundError, ValueError):
-            return []
-
     def crash_point(self, method, instance_uuid):
         """Die or park here if crash.json names this call."""
-        for rule in self._rules():
-            if rule.get('method') != method:
-                continue
-            if rule.get('uuid') not in (None, instance_uuid):
-                continue
+        def set_state(rule):
             if rule.get('state'):
                 self._set_state(instance_uuid, rule['state'])
                 self._save()
-            with open(self._parked_file, 'a') as f:
-                f.write('%s %s\n' % (method, instance_uuid))
-                f.flush()
-                os.fsync(f.fileno())
-            LOG.warning('Crash point: %s %s of %s', rule.get('action'),
-                        method, instance_uuid)
-            if rule.get('action') == 'park':
-                deadline = time.monotonic() + PARK_SECONDS
-                while time.monotonic() < deadline:
-                    time.sleep(0.5)
-            os.kill(os.getpid(), signal.SIGKILL)
+        self._crash.hit(method, instance_uuid, on_match=set_state)
 
     # Node identity that survives a restart.
 

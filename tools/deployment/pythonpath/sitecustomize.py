@@ -10,15 +10,17 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Make the deployment's fake driver loadable as a nova.virt driver.
+"""Make the deployment's drivers loadable as nova.virt drivers.
 
 nova 34's load_compute_driver imports 'nova.virt.%s' % compute_driver,
 so [DEFAULT]compute_driver can only name a module inside nova.virt.
-This finder answers for the one name nova.virt.persistent_fake with
-nova_recover/tests/deployment/fake_driver.py, loaded from its file so
-that nova_recover.tests (the in-process harness, which sets up eventlet)
-is never imported into a real service. Only the deployment's processes
-have this directory on PYTHONPATH.
+This finder answers for the few names of MODULES with the files of
+nova_recover/tests/deployment, loaded from their files so that
+nova_recover.tests (the in-process harness, which sets up eventlet) is
+never imported into a real service: the fake driver whose guests outlive
+nova-compute, the libvirt driver with crash points, and the crash points
+both share. Only the deployment's processes have this directory on
+PYTHONPATH.
 """
 
 import importlib.abc
@@ -26,19 +28,24 @@ import importlib.util
 import os
 import sys
 
-NAME = 'nova.virt.persistent_fake'
-PATH = os.path.join(
+HERE = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
-    os.pardir, 'nova_recover', 'tests', 'deployment', 'fake_driver.py')
+    os.pardir, 'nova_recover', 'tests', 'deployment')
+MODULES = {
+    'nova.virt.persistent_fake': 'fake_driver.py',
+    'nova.virt.crashpoint_libvirt': 'libvirt_driver.py',
+    'nova.virt.deployment_crash_points': 'crash_points.py',
+}
 
 
 class _Finder(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != NAME:
+        if fullname not in MODULES:
             return None
         return importlib.util.spec_from_file_location(
-            NAME, os.path.normpath(PATH))
+            fullname, os.path.normpath(os.path.join(HERE,
+                                                    MODULES[fullname])))
 
 
 sys.meta_path.append(_Finder())
