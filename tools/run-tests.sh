@@ -52,12 +52,33 @@ if [ "$deployment" = auto ]; then
 fi
 deploy_pid=
 deploy_log=$streams/deployment.log
+# Both deployments, one after the other (they share ports): the fake
+# hypervisor's, then libvirt's (QEMU/KVM, or TCG where QEMU cannot open
+# /dev/kvm); NOVA_RECOVER_LIBVIRT=0 leaves the second out.
+LIBVIRT_GROUPS=${LIBVIRT_GROUPS:-smoke,died,queued,lost,recovery}
+run_deployments() {
+    local status=0 child=
+    trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 143' TERM
+    tools/run-deployment.sh &
+    child=$!
+    wait "$child" || status=1
+    if [ "${NOVA_RECOVER_LIBVIRT:-1}" = 1 ]; then
+        echo "=== deployment on libvirt: tools/run-deployment.sh" \
+             "--hypervisor libvirt --scenarios $LIBVIRT_GROUPS"
+        tools/run-deployment.sh --hypervisor libvirt \
+            --scenarios "$LIBVIRT_GROUPS" &
+        child=$!
+        wait "$child" || status=1
+    fi
+    return "$status"
+}
 if [ "$deployment" = 1 ]; then
-    echo "=== deployment: tools/run-deployment.sh (in the background)"
+    echo "=== deployment: tools/run-deployment.sh, then on libvirt" \
+         "(in the background)"
     # Its own venv (.work/deploy-venv), built in the background too:
     # neutron-lib registers its hacking checks with flake8, which would
     # then run on nova's code in the patch proof and on ours.
-    tools/run-deployment.sh > "$deploy_log" 2>&1 &
+    run_deployments > "$deploy_log" 2>&1 &
     deploy_pid=$!
     trap 'kill -TERM "$deploy_pid" 2>/dev/null; wait "$deploy_pid"; rm -rf "$streams"' EXIT
 else

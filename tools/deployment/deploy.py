@@ -133,7 +133,15 @@ def main():
     rc = 1
     try:
         bring_up(dep, log)
-        ops = scenarios.by_name(args.ops) if args.ops else scenarios.OPS
+        all_ops = scenarios.OPS
+        died_only = set()
+        if dep.hypervisor == 'libvirt':
+            import libvirt_ops
+            all_ops = libvirt_ops.OPS
+            died_only = libvirt_ops.DIED_ONLY
+        ops = [op for op in all_ops
+               if not args.ops or op.name in args.ops.split(',')]
+        waiting_ops = [op for op in ops if op.name not in died_only]
         cloud = scenarios.Cloud()
         wait_computes(dep, cloud, log)
         if 'hold' not in wanted:
@@ -144,16 +152,17 @@ def main():
         if 'died' in wanted or 'queued' in wanted:
             steps.append(('died+queued', lambda: scenarios.crash_cycle(
                 dep, cloud, log, ops if 'died' in wanted else [],
-                ops if 'queued' in wanted else [])))
+                waiting_ops if 'queued' in wanted else [])))
         if 'recovery' in wanted or 'lost' in wanted:
             # Lost waits out the grace period; the recovery cycle runs in
             # that time.
             steps.append(('recovery+lost', lambda: scenarios.crash_cycle(
                 dep, cloud, log,
-                scenarios.by_name(RECOVERY_OPS) if 'recovery' in wanted
-                else [], kill_in_recovery=RECOVERY_CALLS,
-                lost_ops=ops if 'lost' in wanted else [])))
-        if 'outage' in wanted:
+                [op for op in all_ops if op.name in RECOVERY_OPS]
+                if 'recovery' in wanted else [],
+                kill_in_recovery=RECOVERY_CALLS,
+                lost_ops=waiting_ops if 'lost' in wanted else [])))
+        if 'outage' in wanted and dep.hypervisor != 'libvirt':
             steps.append(('outage', lambda: scenarios.outage_cycle(
                 dep, cloud, log)))
         if 'hold' in wanted:

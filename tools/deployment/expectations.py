@@ -55,6 +55,10 @@ reruns
     the server after the request's action.
 fault
     The server's fault message, ``-`` for none.
+files
+    libvirt only (libvirt_expectations.py): what nova left in each host's
+    instances directory for the server (``<uuid>_resize``,
+    ``unrescue.xml``, ``*.rescue``), ``-`` for nothing.
 
 A value that is a frozenset accepts any of its members; that is only
 used where the harness cannot make the end deterministic, and each use
@@ -72,13 +76,13 @@ nothing of it behind (no image left queued).
 import collections
 
 FIELDS = ('vm_state', 'task', 'host', 'flavor', 'power', 'guest', 'images',
-          'events', 'reruns', 'fault')
+          'events', 'reruns', 'fault', 'files')
 
 Expect = collections.namedtuple('Expect', FIELDS)
 # images None: the operation makes no image, so it is not looked at.
 _DEFAULT = dict(vm_state='active', task='-', host='here', flavor='tiny',
                 power='running', guest='here:running', images=None,
-                events='', reruns=0, fault='-')
+                events='', reruns=0, fault='-', files=None)
 
 
 def E(**fields):
@@ -278,6 +282,14 @@ TABLES = {
     'recovery': RECOVERY,
     'outage': OUTAGE,
 }
+
+
+def tables(hypervisor):
+    """The groups' tables on this hypervisor."""
+    if hypervisor == 'libvirt':
+        import libvirt_expectations
+        return libvirt_expectations.TABLES
+    return TABLES
 
 
 def matches(want, got):

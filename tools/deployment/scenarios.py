@@ -181,9 +181,11 @@ class Cloud(object):
 
 
 def guest_image(dep):
-    """The guest's disk: a few bytes for the fake driver; on libvirt, a
-    1 MiB raw disk that boots, prints a line and halts
-    (tools/libvirt/tiny_image.py)."""
+    """The guest's disk image, as bytes.
+
+    A few bytes for the fake driver; on libvirt, a 1 MiB raw disk that
+    boots, prints a line and halts (tools/libvirt/tiny_image.py).
+    """
     if dep.hypervisor != 'libvirt':
         return b'fake guest disk\n'
     path = os.path.join(dep.run, 'tiny-guest.raw')
@@ -202,11 +204,12 @@ def utcnow():
 # and the driver call it is parked in.
 
 Op = collections.namedtuple(
-    'Op', 'name prep request method state action image boot_other',
-    defaults=(None, None, None, False))
+    'Op', 'name prep request method state action image boot_other cold',
+    defaults=(None, None, None, False, False))
 # In requests: @NAME@ the server's name, @IMAGE@ the guest image,
 # @FLAVOR2@ the resize flavor, @HOST@ the operation's host, @OTHER@ the
-# other one. prep is a list of (request, status to wait for).
+# other one. prep is a list of (request, status to wait for). cold: the
+# libvirt driver takes this server's snapshot cold (libvirt_ops.py).
 STOP = ({'os-stop': None}, 'SHUTOFF')
 PAUSE = ({'pause': None}, 'PAUSED')
 SUSPEND = ({'suspend': None}, 'SUSPENDED')
@@ -349,10 +352,13 @@ class Batch(object):
         for op in self.ops:
             for host in HOSTS:
                 s = self.cloud.server(self.servers[op.name, host])
-                if s.get('OS-EXT-SRV-ATTR:host') not in (host, None):
+                # Booted on the other host and not moved here by a prep:
+                # the operation itself moves it here.
+                at = OTHER[host] if op.boot_other and not op.prep else host
+                if s.get('OS-EXT-SRV-ATTR:host') not in (at, None):
                     raise CheckError('%s: server on %s, not %s' % (
                         self.name(op, host), s['OS-EXT-SRV-ATTR:host'],
-                        host))
+                        at))
 
     def send(self):
         """Send every operation's request, on both hosts, concurrently.
@@ -392,7 +398,8 @@ class Batch(object):
 
     def crash_rules(self, host, action='park'):
         return [{'method': op.method, 'uuid': self.servers[op.name, host],
-                 'state': op.state, 'action': action} for op in self.ops]
+                 'state': op.state, 'action': action, 'cold': op.cold}
+                for op in self.ops]
 
 
 def arm(dep, host, rules):
@@ -508,11 +515,16 @@ def observe(cloud, batch, op, host):
                             str(s.get('OS-EXT-STS:power_state'))),
             fault=(s.get('fault') or {}).get('message') or '-')
         row['server'] = '%s/%s' % (s['status'], row['task'])
-    held = {'here': guests(batch.dep, host).get(sid),
-            'other': guests(batch.dep, OTHER[host]).get(sid)}
-    row['guest'] = ' '.join('%s:%s' % (where, held[where]['state'])
-                            for where in ('here', 'other')
-                            if held[where]) or '-'
+    if batch.dep.hypervisor == 'libvirt':
+        import libvirt_ops
+        row['guest'], row['files'] = libvirt_ops.observe(batch.dep, host,
+                                                         sid)
+    else:
+        held = {'here': guests(batch.dep, host).get(sid),
+                'other': guests(batch.dep, OTHER[host]).get(sid)}
+        row['guest'] = ' '.join('%s:%s' % (where, held[where]['state'])
+                                for where in ('here', 'other')
+                                if held[where]) or '-'
     try:
         events, row['reruns'] = request_events(cloud, sid,
                                                op.action or op.name)
@@ -533,7 +545,9 @@ def line(who, r):
     """One row's fields as a table line (expected or actual)."""
     r = dict((k, expectations.show(v)) for k, v in r.items())
     return ROW % ('', who, '%s/%s' % (r['vm_state'], r['task']), r['host'],
-                  r['flavor'], r['power'], r['guest'], r.get('images', ''),
+                  r['flavor'], r['power'], r['guest'] + (
+                      ' files=%s' % r['files'] if r.get('files') else ''),
+                  r.get('images', ''),
                   'events=%s reruns=%s fault=%s' % (
                       r['events'], r['reruns'], r['fault']))
 
@@ -575,10 +589,18 @@ def print_table(log, title, rows, table):
 # Scenarios.
 
 def judge(table, op, row, failures):
-    """Fail on any field of ours that differs from the table's entry."""
+    """Fail on any field of ours that differs from the table's entry.
+
+    On libvirt, also where the API's power state disagrees with the
+    domain.
+    """
     for name, exp, got in expectations.differences(table[op.name], row):
         failures.append('%s: %s expected %s, got %s' % (op.name, name, exp,
                                                         got))
+    if 'files' in row:
+        import libvirt_ops
+        failures.extend('%s: %s' % (op.name, d)
+                        for d in libvirt_ops.disagreements(row))
 
 
 def await_ends(cloud, batch, table, timeout):
@@ -788,9 +810,10 @@ def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
     # Some ends take a cast more (a re-run hands a revert to the source,
     # queued requests run one after another): wait, bounded, until ours
     # match, so that a slow end is not mistaken for a wrong one.
-    died_table = expectations.TABLES[died_group]
+    tables = expectations.tables(dep.hypervisor)
+    died_table = tables[died_group]
     if queued.ops:
-        await_ends(cloud, queued, expectations.QUEUED, 120)
+        await_ends(cloud, queued, tables['queued'], 120)
     await_ends(cloud, died, died_table, 30)
     # What ours' start-up saved, stock has had the same time to do.
     time.sleep(3)
@@ -811,9 +834,9 @@ def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
         failures = []
         rows = observe_all(cloud, queued)
         for op in queued.ops:
-            judge(expectations.QUEUED, op, rows[op.name][OURS], failures)
+            judge(tables['queued'], op, rows[op.name][OURS], failures)
         print_table(log, 'Queued: requests sent while nova-compute is '
-                    'down, one restart', rows, expectations.QUEUED)
+                    'down, one restart', rows, tables['queued'])
         results['queued'] = failures
     if audit_failures is not None:
         results['audit'] = audit_failures
@@ -848,13 +871,14 @@ def settle_lost(dep, cloud, log, batch, sent, early, early_age):
                 for op in batch.ops)), max(wait, 5), interval=5)
     except CheckError as e:
         failures.append(str(e))
-    await_ends(cloud, batch, expectations.LOST_ENDS, 15)
+    table = expectations.tables(dep.hypervisor)['lost']
+    await_ends(cloud, batch, table, 15)
     rows = observe_all(cloud, batch)
     for op in batch.ops:
-        judge(expectations.LOST_ENDS, op, rows[op.name][OURS], failures)
+        judge(table, op, rows[op.name][OURS], failures)
         rows[op.name][OURS]['early'] = early[op.name][OURS]['server']
     print_table(log, 'Lost: requests sent while nova-compute is down, '
-                'RabbitMQ restarted, restart', rows, expectations.LOST_ENDS)
+                'RabbitMQ restarted, restart', rows, table)
     return failures
 
 

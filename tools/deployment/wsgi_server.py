@@ -48,6 +48,10 @@ class Application(base.BaseApplication):
             # moment gets a reset (seen as placement's ConnectFailure and
             # a NoValidHost under load).
             'keepalive': 0,
+            # nova-api asks neutron for the ports of every listed server
+            # in one GET, whose query outgrows gunicorn's default 4094
+            # bytes at some 80 servers.
+            'limit_request_line': 0,
             'proc_name': self.name,
             'accesslog': '-',
             'errorlog': '-',

@@ -10,7 +10,7 @@
 #   tools/libvirt/hosts.sh start DIR NAME     namespace (if needed) + libvirtd
 #   tools/libvirt/hosts.sh exec DIR NAME -- CMD...   run CMD in the namespace
 #   tools/libvirt/hosts.sh kill DIR NAME      SIGKILL libvirtd only (a crash)
-#   tools/libvirt/hosts.sh stop DIR NAME      destroy guests, stop everything
+#   tools/libvirt/hosts.sh stop DIR NAME      kill guests, stop everything
 #   tools/libvirt/hosts.sh pids DIR NAME      holder, libvirtd and QEMU pids
 #
 # The namespace is kept by a holder process (sleep) whose pid is in
@@ -204,22 +204,32 @@ wait_gone() {
 }
 
 stop() {
-    local h d p dom
+    # A test host's teardown, fast and complete: the daemon first, then
+    # every process left in the host's namespace (its guests' QEMUs, and
+    # anything else started there), then the namespace's holder.
+    local h d ns p pid
     h=$(holder_pid)
     d=$(daemon_pid)
-    if alive "$h" && alive "$d"; then
-        for dom in $(in_ns virsh -q -c qemu:///system list --name || true); do
-            in_ns virsh -q -c qemu:///system destroy "$dom" >/dev/null || true
-        done
-    fi
     if alive "$d"; then
         kill -TERM "$d"
         wait_gone "$d" 10 || kill -KILL "$d" 2>/dev/null || true
     fi
-    # Guests left over (daemon dead, or destroy failed): by their pidfiles.
+    if alive "$h"; then
+        ns=$(readlink "/proc/$h/ns/mnt")
+        for p in /proc/[0-9]*; do
+            pid=${p#/proc/}
+            [ "$pid" = "$h" ] && continue
+            if [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$ns" ]; then
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done
+    fi
+    # Guests by their pidfiles too, should the namespace be gone.
     for p in $(qemu_pids); do
-        kill -TERM "$p" 2>/dev/null || true
-        wait_gone "$p" 5 || kill -KILL "$p" 2>/dev/null || true
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    for p in $(qemu_pids); do
+        wait_gone "$p" 10 || true
     done
     if alive "$h"; then
         kill -TERM "$h"
