@@ -1,0 +1,230 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Crash nova-compute half-way through a libvirt driver operation.
+
+The fake driver keeps no trace of how far an operation got; nova's
+LibvirtDriver does (a managed save, unrescue.xml, the ``_resize``
+directory), and what start-up may do depends on it. These tests run the
+real LibvirtDriver on nova's fakelibvirt, die where the driver's own
+steps leave such a trace, restart nova-compute through the overlay and
+check exactly where the server ends.
+
+fakelibvirt is simpler than libvirt in three ways that matter here, and
+RealLibvirtDomains makes it behave as libvirt does: a managed save shuts
+the domain off, starting a running domain fails, and defining a running
+domain changes its next configuration, not the running one.
+"""
+
+import functools
+import os
+from unittest import mock
+
+import fixtures
+import threading
+
+from nova.compute import power_state
+from nova import context as nova_context
+from nova import objects
+from nova.tests.fixtures import libvirt as fakelibvirt
+from nova.tests.functional.libvirt import base as libvirt_base
+from nova.virt.libvirt import utils as libvirt_utils
+
+from nova_recover.tests import fixtures as recover_fixtures
+from nova_recover.tests.functional import base
+
+HOST = 'host1'
+
+
+class RealLibvirtDomains(fixtures.Fixture):
+    """fakelibvirt's Domain and Connection, where they differ from
+    libvirt in what these tests look at.
+    """
+
+    def _setUp(self):
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.tests.fixtures.libvirt.Domain.managedSave',
+            _managed_save))
+        real_create = fakelibvirt.Domain.createWithFlags
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.tests.fixtures.libvirt.Domain.createWithFlags',
+            functools.partialmethod(_create_with_flags, real_create)))
+        real_define = fakelibvirt.Connection.defineXML
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.tests.fixtures.libvirt.Connection.defineXML',
+            functools.partialmethod(_define_xml, real_define)))
+
+
+def _managed_save(domain, flags):
+    # libvirt stops the domain once its memory is saved.
+    domain._state = fakelibvirt.VIR_DOMAIN_SHUTOFF
+    domain._connection._mark_not_running(domain)
+    domain._has_saved_state = True
+
+
+def _create_with_flags(domain, real, flags):
+    if domain.isActive():
+        raise fakelibvirt.make_libvirtError(
+            fakelibvirt.libvirtError,
+            'Requested operation is not valid: domain is already running',
+            error_code=fakelibvirt.VIR_ERR_OPERATION_INVALID,
+            error_domain=fakelibvirt.VIR_FROM_DOMAIN)
+    real(domain, flags)
+    # A domain started paused stays paused, restored from a managed save
+    # too.
+    if flags & fakelibvirt.VIR_DOMAIN_START_PAUSED:
+        domain._state = fakelibvirt.VIR_DOMAIN_PAUSED
+
+
+def _define_xml(connection, real, xml):
+    # Defining a running domain sets the configuration it gets at its
+    # next start; the running guest is the same one.
+    running = [dom for dom in connection._vms.values() if dom.isActive()]
+    new = real(connection, xml)
+    for dom in running:
+        if dom.UUIDString() == new.UUIDString():
+            connection._vms[dom.name()] = dom
+            return dom
+    return new
+
+
+class LibvirtHalfStateTestCase(base.PatientWaits,
+                               libvirt_base.ServersTestBase):
+    """One libvirt compute, real RPC casts, restarted through the overlay."""
+
+    microversion = 'latest'
+    ADMIN_API = True
+    CAST_AS_CALL = False
+
+    # The crash machinery of the fake-driver tests, which needs only
+    # self.computes, self.api and kill_and_restart.
+    crash_during = base.CrashRestartTestCase.crash_during
+    _release_parked = base.CrashRestartTestCase._release_parked
+    task_state = base.CrashRestartTestCase.task_state
+    actions = base.CrashRestartTestCase.actions
+    image_rows = base.CrashRestartTestCase.image_rows
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(recover_fixtures.Overlay())
+        self.useFixture(recover_fixtures.ProductionShape())
+        self.useFixture(RealLibvirtDomains())
+        self.flags(manager_shutdown_timeout=0)
+        self.start_compute(HOST)
+        self._parked = threading.Event()
+        self._dying = []
+        self.addCleanup(self._release_parked)
+        self.ctxt = nova_context.get_admin_context()
+
+    def kill_and_restart(self, host=HOST):
+        """base.CrashRestartTestCase.kill_and_restart, with the libvirt
+        base's restart, which keeps the fake hypervisor's domains.
+        """
+        compute = self.computes[host]
+        with mock.patch.object(compute, '_run_manager_graceful_shutdown'), \
+                mock.patch.object(compute, '_wait_rpc_server'):
+            compute.stop()
+        base._sweep_module().stop(compute.manager)
+        self.useFixture(fixtures.MonkeyPatch(
+            'oslo_concurrency.lockutils._semaphores',
+            __import__('oslo_concurrency.lockutils').lockutils.Semaphores()))
+        with mock.patch.object(compute, 'stop'):
+            self.restart_compute_service(host)
+        return self.computes[host]
+
+    @property
+    def driver(self):
+        return self.computes[HOST].driver
+
+    def create_server(self):
+        return self._create_server(networks='none', host=HOST)
+
+    def domain(self, server_id):
+        return self.driver._host.get_connection().lookupByUUIDString(
+            server_id)
+
+    def instance_dir(self, server_id):
+        instance = objects.Instance.get_by_uuid(self.ctxt, server_id)
+        return libvirt_utils.get_instance_path(instance)
+
+    def assertServer(self, server_id, vm_state, power, flavor='m1.tiny',
+                     fault=None):
+        server = self.api.get_server(server_id)
+        self.assertEqual(
+            {'vm_state': vm_state, 'task_state': None, 'host': HOST,
+             'flavor': flavor, 'power_state': power, 'fault': fault},
+            {'vm_state': server['OS-EXT-STS:vm_state'],
+             'task_state': server['OS-EXT-STS:task_state'],
+             'host': server['OS-EXT-SRV-ATTR:host'],
+             'flavor': server['flavor']['original_name'],
+             'power_state': power_state.STATE_MAP[
+                 server['OS-EXT-STS:power_state']],
+             'fault': server.get('fault', {}).get('message')})
+        return server
+
+
+class ColdSnapshotTestCase(LibvirtHalfStateTestCase):
+    """A cold snapshot that died between its managed save and the start.
+
+    libvirt's snapshot saves a running or paused guest's memory
+    (managedSave, which shuts the domain off) when it cannot snapshot it
+    live, extracts the disk, then starts the domain again, which
+    restores the memory. Dying after the extract leaves the domain off
+    with its memory saved.
+    """
+
+    def setUp(self):
+        super().setUp()
+        # Cold, as for an LVM or encrypted ephemeral disk.
+        self.flags(disable_libvirt_livesnapshot=True, group='workarounds')
+
+    def _crash_in_cold_snapshot(self, server):
+        with self.crash_during('_resume_guest_after_snapshot') as crash:
+            self._snapshot_server(server, 'crash-snapshot')
+        # Where the driver died: the domain off, its memory saved.
+        self.assertEqual('image_pending_upload', crash['task_state'])
+        return crash
+
+    def _assert_memory_restored(self, server_id, guest_state):
+        domain = self.domain(server_id)
+        self.assertEqual(0, domain.hasManagedSaveImage(0))
+        self.assertEqual(guest_state, domain.info()[0])
+        # The unfinished image is gone (the glance fixture has the one the
+        # API made active: nothing to delete) and the owner is told.
+        self.assertEqual([['crash-snapshot', 'active']],
+                         self.image_rows(server_id))
+        self.assertEqual(
+            {'action': 'createImage',
+             'events': [['compute_snapshot_instance', 'Success'],
+                        ['compute_snapshot_interrupted', 'Error']]},
+            self.actions(server_id)[-1])
+
+    def test_running_guest_is_started_from_its_saved_memory(self):
+        """Failed before the fix: the server ended STOPPED, its guest
+        shut off with the memory still saved, which a start (a hard
+        reboot) throws away.
+        """
+        server = self.create_server()
+        self._crash_in_cold_snapshot(server)
+        self.assertServer(server['id'], 'active', 'running')
+        self._assert_memory_restored(server['id'],
+                                     fakelibvirt.VIR_DOMAIN_RUNNING)
+
+    def test_paused_guest_is_started_paused(self):
+        """Failed before the fix, as for a running guest."""
+        server = self.create_server()
+        self.api.post_server_action(server['id'], {'pause': None})
+        server = self._wait_for_state_change(server, 'PAUSED')
+        self._crash_in_cold_snapshot(server)
+        self.assertServer(server['id'], 'paused', 'paused')
+        self._assert_memory_restored(server['id'],
+                                     fakelibvirt.VIR_DOMAIN_PAUSED)
