@@ -229,6 +229,12 @@ def _restore_old_guest(manager, context, instance, migration):
         # are the resized copy; the old ones wait in the resize backup.
         manager.driver.destroy(context, instance, network_info,
                                block_device_info, destroy_disks=False)
+    if instance.old_flavor is None:
+        # resize_instance records the old flavor only once
+        # migrate_disk_and_power_off returns; until then instance.flavor
+        # is still the old one, and libvirt's finish_revert_migration
+        # reads it from old_flavor.
+        instance.old_flavor = instance.flavor
     power_on = (instance.system_metadata.get('old_vm_state') !=
                 vm_states.STOPPED)
     manager.driver.finish_revert_migration(

@@ -146,7 +146,11 @@ class LibvirtHalfStateTestCase(base.PatientWaits,
         return self.computes[HOST].driver
 
     def create_server(self):
-        return self._create_server(networks='none', host=HOST)
+        server = self._create_server(networks='none', host=HOST)
+        # The instance directory that LibvirtDriver._create_image, mocked
+        # by nova's libvirt test base, makes for the disks.
+        os.makedirs(self.instance_dir(server['id']))
+        return server
 
     def domain(self, server_id):
         return self.driver._host.get_connection().lookupByUUIDString(
@@ -228,3 +232,56 @@ class ColdSnapshotTestCase(LibvirtHalfStateTestCase):
         self.assertServer(server['id'], 'paused', 'paused')
         self._assert_memory_restored(server['id'],
                                      fakelibvirt.VIR_DOMAIN_PAUSED)
+
+
+class ResizeMigratingTestCase(LibvirtHalfStateTestCase):
+    """A resize that died in RESIZE_MIGRATING before the power-off.
+
+    The compute saves RESIZE_MIGRATING before it calls
+    migrate_disk_and_power_off, which powers the guest off and only then
+    moves the instance directory to ``<instance dir>_resize``.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.flags(allow_resize_to_same_host=True)
+
+    def test_guest_powered_off_and_disk_moved_is_brought_back(self):
+        """The driver finished migrate_disk_and_power_off and nova-compute
+        died before it recorded RESIZE_MIGRATED: finish_revert_migration
+        brings the disk back and starts the guest.
+
+        Failed before the rule gave the old flavor: libvirt's
+        finish_revert_migration reads it, resize_instance records it
+        only after migrate_disk_and_power_off, and the server went to
+        ERROR.
+        """
+        server = self.create_server()
+        driver = self.driver
+
+        def power_off_and_move_disk(*args, **kwargs):
+            # LibvirtDriver.migrate_disk_and_power_off up to the copy,
+            # which fakelibvirt's disks without files cannot do.
+            instance = base._instance_of(args, kwargs)
+            driver.power_off(instance)
+            inst_base = libvirt_utils.get_instance_path(instance)
+            os.rename(inst_base, inst_base + '_resize')
+
+        with mock.patch.object(driver, 'migrate_disk_and_power_off',
+                               new=power_off_and_move_disk), \
+                self.crash_during('migrate_disk_and_power_off',
+                                  after=True) as crash:
+            self.api.post_server_action(
+                server['id'], {'resize': {'flavorRef': '2'}})
+        self.assertEqual('resize_migrating', crash['task_state'])
+
+        self.assertServer(server['id'], 'active', 'running')
+        instance_dir = self.instance_dir(server['id'])
+        self.assertTrue(os.path.isdir(instance_dir))
+        self.assertFalse(os.path.exists(instance_dir + '_resize'))
+        self.assertEqual(fakelibvirt.VIR_DOMAIN_RUNNING,
+                         self.domain(server['id']).info()[0])
+        self.assertEqual(
+            [('resize', 'error')],
+            [(m['migration_type'], m['status'])
+             for m in self.api.get_migrations()])
