@@ -246,6 +246,48 @@ class ResizeMigratingTestCase(LibvirtHalfStateTestCase):
         super().setUp()
         self.flags(allow_resize_to_same_host=True)
 
+    def test_running_guest_is_kept(self):
+        """Failed before the fix: finish_revert_migration tried to start
+        the running domain, libvirt refused, and the server went to
+        ERROR, its running guest's VIFs unplugged.
+        """
+        server = self.create_server()
+        domain = self.domain(server['id'])
+        with self.crash_during('migrate_disk_and_power_off') as crash:
+            self.api.post_server_action(
+                server['id'], {'resize': {'flavorRef': '2'}})
+        self.assertEqual('resize_migrating', crash['task_state'])
+        self.assertFalse(os.path.exists(
+            self.instance_dir(server['id']) + '_resize'))
+
+        self.assertServer(server['id'], 'active', 'running')
+        # The very guest that ran before, still running.
+        self.assertIs(domain, self.domain(server['id']))
+        self.assertEqual(fakelibvirt.VIR_DOMAIN_RUNNING, domain.info()[0])
+        migrations = self.api.get_migrations()
+        self.assertEqual(
+            [('resize', 'error')],
+            [(m['migration_type'], m['status']) for m in migrations])
+        # The migration's hold on the source is back with the instance,
+        # for the old flavor only.
+        self.assertEqual({}, self._get_allocations_by_server_uuid(
+            migrations[0]['uuid']))
+        self.assertEqual(
+            {self.compute_rp_uuids[HOST]: {
+                'DISK_GB': 1, 'MEMORY_MB': 512, 'VCPU': 1}},
+            {rp: alloc['resources'] for rp, alloc in
+             self._get_allocations_by_server_uuid(server['id']).items()})
+        instance = objects.Instance.get_by_uuid(
+            self.ctxt, server['id'], expected_attrs=['migration_context'])
+        self.assertIsNone(instance.migration_context)
+        self.assertEqual(
+            {'action': 'resize',
+             'events': [['cold_migrate', 'Success'],
+                        ['compute_prep_resize', 'Success'],
+                        ['compute_resize_instance', 'Error'],
+                        ['conductor_migrate_server', 'Success']]},
+            self.actions(server['id'])[-1])
+
     def test_guest_powered_off_and_disk_moved_is_brought_back(self):
         """The driver finished migrate_disk_and_power_off and nova-compute
         died before it recorded RESIZE_MIGRATED: finish_revert_migration
