@@ -101,8 +101,9 @@ def clear(manager, context, instance):
     # While the task state still fences off new image requests.
     deleted = glance_cleanup.delete_unfinished_images(manager, context,
                                                       instance)
-    if instance.vm_state in (vm_states.ACTIVE, vm_states.PAUSED):
-        _restore_saved_memory(manager, context, instance)
+    if (instance.vm_state in (vm_states.ACTIVE, vm_states.PAUSED) and
+            not _restore_saved_memory(manager, context, instance)):
+        return base.HANDLED
     current = manager._get_power_state(instance)
     fields = {'task_state': None, 'power_state': current}
     if (current in COLD and
@@ -129,11 +130,12 @@ def _restore_saved_memory(manager, context, instance):
     The snapshot would have started it once its copy was taken; starting
     it any other way (nova's start is a hard reboot) loses the memory.
     If it cannot be started the saved memory stays, and the instance
-    goes to ERROR rather than to a STOPPED whose start would drop it.
+    goes to ERROR rather than to a STOPPED whose start would drop it;
+    False then.
     """
     facts = guest_facts.for_driver(manager.driver)
     if not facts.has_saved_memory(instance):
-        return
+        return True
     paused = instance.vm_state == vm_states.PAUSED
     LOG.info('The interrupted snapshot left the guest off with its memory '
              'saved, starting it from there%s',
@@ -141,7 +143,13 @@ def _restore_saved_memory(manager, context, instance):
     try:
         facts.restore_saved_memory(context, instance, paused)
     except Exception as exc:
-        raise base.RecoveryFailed(
-            operation=base.operation_of(instance),
-            reason='the guest could not be started from the memory the '
-                   'snapshot saved, which is kept: %s' % exc)
+        LOG.exception('Could not start the guest from its saved memory',
+                      instance=instance)
+        base.set_error(context, instance, instance.task_state,
+                       base.interrupted(
+                           instance,
+                           reason='the guest could not be started from the '
+                                  'memory the snapshot saved, which is '
+                                  'kept: %s' % exc))
+        return False
+    return True
