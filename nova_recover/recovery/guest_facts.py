@@ -193,8 +193,8 @@ class LibvirtGuestFacts(GuestFacts):
 
     def remove_rescue_leftovers(self, instance):
         # The tail of LibvirtDriver.unrescue, after unrescue.xml is gone.
+        from nova.storage import rbd_utils
         from nova.virt.libvirt.storage import lvm
-        from nova.virt.libvirt.storage import rbd_utils
         pattern = os.path.join(self._instance_dir(instance),
                                '*' + RESCUE_SUFFIX)
         for path in glob.iglob(pattern):

@@ -327,3 +327,139 @@ class ResizeMigratingTestCase(LibvirtHalfStateTestCase):
             [('resize', 'error')],
             [(m['migration_type'], m['status'])
              for m in self.api.get_migrations()])
+
+
+class RescueTestCase(LibvirtHalfStateTestCase):
+    """A rescue or unrescue that died on either side of unrescue.xml.
+
+    libvirt's rescue writes the original domain's XML to
+    ``<instance dir>/unrescue.xml`` first, then replaces the domain by
+    the rescue domain (disks ``*.rescue``). Its unrescue loads that XML,
+    destroys the rescue domain, creates the original one, deletes
+    unrescue.xml and then the rescue disks.
+    """
+
+    def rescue_server(self, server):
+        server = self._rescue_server(server)
+        # The rescue disk LibvirtDriver._create_image, mocked by nova's
+        # libvirt test base, copies from the rescue image.
+        with open(self.rescue_disk(server['id']), 'wb') as f:
+            f.write(b'rescue')
+        self.assertTrue(self.runs_rescue_domain(server['id']))
+        return server
+
+    def rescue_disk(self, server_id):
+        return os.path.join(self.instance_dir(server_id), 'disk.rescue')
+
+    def unrescue_xml(self, server_id):
+        return os.path.join(self.instance_dir(server_id), 'unrescue.xml')
+
+    def runs_rescue_domain(self, server_id):
+        return 'disk.rescue' in self.domain(server_id).XMLDesc(0)
+
+    def assertOriginalGuestRuns(self, server_id, vm_state='active',
+                                power='running',
+                                guest=fakelibvirt.VIR_DOMAIN_RUNNING):
+        self.assertServer(server_id, vm_state, power)
+        self.assertEqual(guest, self.domain(server_id).info()[0])
+        self.assertFalse(self.runs_rescue_domain(server_id))
+        self.assertFalse(os.path.exists(self.unrescue_xml(server_id)))
+        self.assertFalse(os.path.exists(self.rescue_disk(server_id)))
+
+    def test_rescue_died_before_powering_off(self):
+        """Failed before the fix: unrescue found no unrescue.xml and the
+        healthy server went to ERROR, "a rescue disk may still be
+        attached".
+        """
+        server = self.create_server()
+        domain = self.domain(server['id'])
+        # nova's rescue_instance powers the guest off before
+        # driver.rescue.
+        with self.crash_during('power_off') as crash:
+            self.api.post_server_action(
+                server['id'], {'rescue': {'adminPass': 'MySecretPass'}})
+        self.assertEqual('rescuing', crash['task_state'])
+
+        self.assertOriginalGuestRuns(server['id'])
+        # The very guest that ran before.
+        self.assertIs(domain, self.domain(server['id']))
+        self.assertEqual(
+            {'action': 'rescue',
+             'events': [['compute_rescue_instance', 'Error']]},
+            self.actions(server['id'])[-1])
+
+    def test_rescue_died_before_unrescue_xml(self):
+        """Failed before the fix, as above. The rescue had powered the
+        original guest off, which stays so, as after any stop.
+        """
+        server = self.create_server()
+        domain = self.domain(server['id'])
+        with self.crash_during('rescue') as crash:
+            self.api.post_server_action(
+                server['id'], {'rescue': {'adminPass': 'MySecretPass'}})
+        self.assertEqual('rescuing', crash['task_state'])
+
+        self.assertOriginalGuestRuns(server['id'], 'stopped', 'shutdown',
+                                     fakelibvirt.VIR_DOMAIN_SHUTOFF)
+        self.assertIs(domain, self.domain(server['id']))
+        self.assertEqual(
+            {'action': 'rescue',
+             'events': [['compute_rescue_instance', 'Error']]},
+            self.actions(server['id'])[-1])
+
+    def test_unrescue_died_after_deleting_unrescue_xml(self):
+        """Failed before the fix, as the rescue above; the rescue disk
+        the unrescue had not yet deleted was left too.
+        """
+        server = self.rescue_server(self.create_server())
+        driver = self.driver
+
+        def unrescue_until_xml_deleted(*args, **kwargs):
+            # LibvirtDriver.unrescue up to the deletion of the rescue
+            # disks.
+            context, instance = args[:2]
+            path = os.path.join(libvirt_utils.get_instance_path(instance),
+                                'unrescue.xml')
+            xml = libvirt_utils.load_file(path)
+            driver._destroy(instance)
+            driver._create_guest(context, xml, instance)
+            os.unlink(path)
+
+        with mock.patch.object(driver, 'unrescue',
+                               new=unrescue_until_xml_deleted), \
+                self.crash_during('unrescue', after=True) as crash:
+            self.api.post_server_action(server['id'], {'unrescue': None})
+        self.assertEqual('unrescuing', crash['task_state'])
+
+        self.assertOriginalGuestRuns(server['id'])
+        self.assertEqual(
+            {'action': 'unrescue',
+             'events': [['compute_unrescue_instance', 'Error']]},
+            self.actions(server['id'])[-1])
+
+    def test_unrescue_died_before_restoring(self):
+        """unrescue.xml is there: start-up unrescues, as before."""
+        server = self.rescue_server(self.create_server())
+        with self.crash_during('unrescue') as crash:
+            self.api.post_server_action(server['id'], {'unrescue': None})
+        self.assertEqual('unrescuing', crash['task_state'])
+
+        self.assertOriginalGuestRuns(server['id'])
+
+    def test_rescue_guest_without_unrescue_xml_errors(self):
+        """Nothing tells what the original guest was: ERROR, and the
+        rescue guest is left as it is for the operator.
+        """
+        server = self.rescue_server(self.create_server())
+        with self.crash_during('unrescue') as crash:
+            os.unlink(self.unrescue_xml(server['id']))
+            self.api.post_server_action(server['id'], {'unrescue': None})
+        self.assertEqual('unrescuing', crash['task_state'])
+
+        self.assertServer(
+            server['id'], 'error', 'running',
+            fault='unrescue interrupted by nova-compute restart: the '
+                  'rescue guest runs and the record of the original guest '
+                  'that unrescue needs is gone')
+        self.assertTrue(self.runs_rescue_domain(server['id']))
+        self.assertTrue(os.path.exists(self.rescue_disk(server['id'])))
