@@ -31,6 +31,7 @@ asks, so the other drivers never load them.
 """
 
 import abc
+import functools
 import glob
 import os
 import shutil
@@ -131,6 +132,24 @@ class UnknownGuestFacts(GuestFacts):
         raise NotImplementedError()
 
 
+def _none_if_unreadable(question):
+    """A question that answers None, as the contract says, when the
+    driver cannot read the answer (libvirt down, a file unreadable):
+    the rule then does what it did before asking, rather than putting
+    the instance in ERROR for it.
+    """
+    @functools.wraps(question)
+    def ask(self, instance):
+        try:
+            return question(self, instance)
+        except Exception as exc:
+            LOG.warning('Could not tell %(question)s: %(error)s',
+                        {'question': question.__name__, 'error': exc},
+                        instance=instance)
+            return None
+    return ask
+
+
 class LibvirtGuestFacts(GuestFacts):
     """Read from the domain and the instance directory, as
     nova.virt.libvirt.driver's snapshot, rescue, unrescue and
@@ -151,6 +170,7 @@ class LibvirtGuestFacts(GuestFacts):
         from nova.virt.libvirt import utils as libvirt_utils
         return libvirt_utils.get_instance_path(instance)
 
+    @_none_if_unreadable
     def has_saved_memory(self, instance):
         guest = self._guest(instance)
         if guest is None:
@@ -170,15 +190,18 @@ class LibvirtGuestFacts(GuestFacts):
         self.driver._attach_direct_passthrough_ports(context, instance,
                                                      guest)
 
+    @_none_if_unreadable
     def resize_disk_moved(self, instance):
         # migrate_disk_and_power_off powers the guest off, then renames
         # the instance directory to this, also on shared storage.
         return os.path.exists(self._instance_dir(instance) + '_resize')
 
+    @_none_if_unreadable
     def has_unrescue_record(self, instance):
         return os.path.exists(os.path.join(self._instance_dir(instance),
                                            'unrescue.xml'))
 
+    @_none_if_unreadable
     def runs_rescue_guest(self, instance):
         guest = self._guest(instance)
         if guest is None:
