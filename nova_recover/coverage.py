@@ -182,6 +182,12 @@ _SHELVED = ('SHELVED (SHELVED_OFFLOADED if shelved_offload_time is 0) if '
 # A snapshot whose event ended Success at its hand-off to the long-task
 # pool, and whose upload did not finish.
 _NOTED = '; compute_snapshot_interrupted Error event if handed off'
+# A cold snapshot's managed save (libvirt, see guest_facts).
+_SAVED = '; a guest left off with its memory saved is started from it'
+# libvirt's unrescue.xml gone (see guest_facts): no unrescue to run.
+_UNRESCUED = ('unrescued: ACTIVE or STOPPED, the original guest kept as '
+              'it is where the record unrescue needs is gone; ERROR + '
+              'fault if unrescue fails or only the rescue guest is left')
 ENDS = {
     task_states.SCHEDULING: _ERROR,
     task_states.BLOCK_DEVICE_MAPPING: _ERROR,
@@ -190,12 +196,16 @@ ENDS = {
                                    'runs here, else SHELVED_OFFLOADED',
     task_states.IMAGE_SNAPSHOT_PENDING: _CLEARED + _NOTED,
     task_states.IMAGE_SNAPSHOT: _CLEARED + _NOTED,
-    task_states.IMAGE_PENDING_UPLOAD: _CLEARED + ', image deleted' + _NOTED,
-    task_states.IMAGE_UPLOADING: _CLEARED + ', image deleted' + _NOTED,
-    task_states.IMAGE_BACKUP: _CLEARED + ', image deleted',
+    task_states.IMAGE_PENDING_UPLOAD: (_CLEARED + ', image deleted' + _SAVED +
+                                       _NOTED),
+    task_states.IMAGE_UPLOADING: (_CLEARED + ', image deleted' + _SAVED +
+                                  _NOTED),
+    task_states.IMAGE_BACKUP: _CLEARED + ', image deleted' + _SAVED,
     task_states.UPDATING_PASSWORD: _CLEARED,
     task_states.RESIZE_PREP: _REVERTED,
-    task_states.RESIZE_MIGRATING: _REVERTED,
+    task_states.RESIZE_MIGRATING: _REVERTED + '; a guest still running '
+                                             'with its disk in place is '
+                                             'kept',
     task_states.RESIZE_MIGRATED: _REVERTED,
     task_states.RESIZE_FINISH: _REVERTED,
     task_states.RESIZE_REVERTING: _REVERTED,
@@ -216,10 +226,8 @@ ENDS = {
                                       'resumed',
     task_states.POWERING_OFF: 'STOPPED (stop retried or recorded)',
     task_states.POWERING_ON: 'ACTIVE (start retried or recorded)',
-    task_states.RESCUING: 'unrescued: ACTIVE or STOPPED; ERROR + fault if '
-                          'unrescue fails',
-    task_states.UNRESCUING: 'unrescued: ACTIVE or STOPPED; ERROR + fault '
-                            'if unrescue fails',
+    task_states.RESCUING: _UNRESCUED,
+    task_states.UNRESCUING: _UNRESCUED,
     task_states.REBUILDING: _REBUILD,
     task_states.REBUILD_BLOCK_DEVICE_MAPPING: _REBUILD,
     task_states.REBUILD_SPAWNING: _REBUILD,

@@ -30,8 +30,17 @@ The original also changed the API and the glance image service; that is
 not needed on current nova.
 
 The task is cleared and nova's normal start-up path runs for the
-instance, which records the guest's power state as it is: a cold
-snapshot may have left it off.
+instance, which records the guest's power state as it is, with one
+exception. A cold snapshot of a running or paused guest is, on libvirt,
+a managed save: the guest's memory goes to disk and the domain is off
+until the snapshot starts it again from that memory. Dying in between
+leaves the domain off with its memory saved, which a later start (a
+hard reboot) would throw away. Where the driver says the memory is
+saved (guest_facts) and the instance was ACTIVE or PAUSED, the guest is
+started from it, paused if it was paused, and the server is as before
+the snapshot. A SUSPENDED instance's saved memory is its suspend and
+stays; a guest that a cold snapshot left off without saved memory, or
+on a driver that cannot tell, is recorded STOPPED.
 The image the upload left queued or saving in glance is deleted first
 (see glance_cleanup).
 
@@ -54,6 +63,7 @@ from nova.compute import vm_states
 
 from nova_recover.recovery import base
 from nova_recover.recovery import glance_cleanup
+from nova_recover.recovery import guest_facts
 
 LOG = logging.getLogger(__name__)
 
@@ -80,15 +90,20 @@ def clear(manager, context, instance):
     """Clear an image task that died and record the guest as it now is.
 
     A cold snapshot shuts the guest off for the copy and starts it again
-    afterwards, so dying in between leaves it off: an ACTIVE or PAUSED
-    instance then becomes STOPPED, which the user can start. A SUSPENDED
-    one stays so, as a suspended guest shows as shut off on libvirt and
-    starting it would lose its saved memory.
+    afterwards, so dying in between leaves it off. Where it saved the
+    guest's memory to do so, the guest is started from it, as the
+    snapshot would have; otherwise an ACTIVE or PAUSED instance becomes
+    STOPPED, which the user can start. A SUSPENDED one stays so, as a
+    suspended guest shows as shut off on libvirt and its saved memory is
+    its suspend.
     """
     task_state = instance.task_state
     # While the task state still fences off new image requests.
     deleted = glance_cleanup.delete_unfinished_images(manager, context,
                                                       instance)
+    if (instance.vm_state in (vm_states.ACTIVE, vm_states.PAUSED) and
+            not _restore_saved_memory(manager, context, instance)):
+        return base.HANDLED
     current = manager._get_power_state(instance)
     fields = {'task_state': None, 'power_state': current}
     if (current in COLD and
@@ -107,3 +122,34 @@ def clear(manager, context, instance):
     if task_state != task_states.IMAGE_UPLOADING or deleted:
         base.tell_owner(manager, instance, base.SNAPSHOT_INTERRUPTED)
     return base.CONTINUE
+
+
+def _restore_saved_memory(manager, context, instance):
+    """Start a guest that a cold snapshot left off with its memory saved.
+
+    The snapshot would have started it once its copy was taken; starting
+    it any other way (nova's start is a hard reboot) loses the memory.
+    If it cannot be started the saved memory stays, and the instance
+    goes to ERROR rather than to a STOPPED whose start would drop it;
+    False then.
+    """
+    facts = guest_facts.for_driver(manager.driver)
+    if not facts.has_saved_memory(instance):
+        return True
+    paused = instance.vm_state == vm_states.PAUSED
+    LOG.info('The interrupted snapshot left the guest off with its memory '
+             'saved, starting it from there%s',
+             ' paused' if paused else '', instance=instance)
+    try:
+        facts.restore_saved_memory(context, instance, paused)
+    except Exception as exc:
+        LOG.exception('Could not start the guest from its saved memory',
+                      instance=instance)
+        base.set_error(context, instance, instance.task_state,
+                       base.interrupted(
+                           instance,
+                           reason='the guest could not be started from the '
+                                  'memory the snapshot saved, which is '
+                                  'kept: %s' % exc))
+        return False
+    return True

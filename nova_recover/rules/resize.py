@@ -30,7 +30,8 @@ resize, and for RESIZE_PREP and RESIZE_MIGRATING, during which the
 instance still belongs to the source) the resize is reverted here as
 finish_revert_resize would: any new guest on this host is destroyed
 without its disks, driver.finish_revert_migration brings the old guest
-back, the old flavor returns, the source allocations move back from the
+back (unless it never left, see below), the old flavor returns, the
+source allocations move back from the
 migration consumer to the instance, the migration context and stashed
 flavors go, and the migration ends ``error`` (``reverted`` when a revert
 was what died). The destination host of a cross-host resize (task
@@ -43,6 +44,16 @@ there, with its old flavor. Before, such a server went to ERROR, from
 which its owner could neither revert nor confirm. RESIZE_CONFIRMING is
 not set by nova 34; if seen, the resized guest is kept and the confirm
 can be asked for again.
+
+RESIZE_MIGRATING is saved before driver.migrate_disk_and_power_off, so
+the old guest may still run, untouched. finish_revert_migration would
+then break it: on libvirt, creating the domain fails on the running one,
+and the clean-up after that unplugs the VIFs and disconnects the volumes
+of the running guest. Where the driver can tell (guest_facts) that the
+disk was never moved aside (libvirt: no ``<instance dir>_resize``) and
+the guest runs, it is kept as it is and only the rest of the revert is
+done; the server ends ACTIVE. A guest that is off, a moved disk, or a
+driver that cannot tell, get finish_revert_migration as before.
 
 A confirm shows in no task_state: nova-api sets the migration
 'confirming' and casts confirm_resize to the source, and the server
@@ -63,6 +74,7 @@ from nova import exception
 from nova import objects
 
 from nova_recover.recovery import base
+from nova_recover.recovery import guest_facts
 
 LOG = logging.getLogger(__name__)
 
@@ -229,11 +241,32 @@ def _restore_old_guest(manager, context, instance, migration):
         # are the resized copy; the old ones wait in the resize backup.
         manager.driver.destroy(context, instance, network_info,
                                block_device_info, destroy_disks=False)
+    if (instance.task_state == task_states.RESIZE_MIGRATING and
+            _guest_untouched(manager, instance)):
+        LOG.info('The resize died before it powered the guest off or moved '
+                 'its disk, keeping the running guest', instance=instance)
+        return
+    if instance.old_flavor is None:
+        # resize_instance records the old flavor only once
+        # migrate_disk_and_power_off returns; until then instance.flavor
+        # is still the old one, and libvirt's finish_revert_migration
+        # reads it from old_flavor.
+        instance.old_flavor = instance.flavor
     power_on = (instance.system_metadata.get('old_vm_state') !=
                 vm_states.STOPPED)
     manager.driver.finish_revert_migration(
         context, instance, network_info, migration, block_device_info,
         power_on)
+
+
+def _guest_untouched(manager, instance):
+    """Whether migrate_disk_and_power_off had not begun on the guest:
+    it still runs and its disk was not moved aside.
+    """
+    if manager._get_power_state(instance) != power_state.RUNNING:
+        return False
+    moved = guest_facts.for_driver(manager.driver).resize_disk_moved(instance)
+    return moved is False
 
 
 def _confirming(context, instance):

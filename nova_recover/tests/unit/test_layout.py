@@ -111,7 +111,8 @@ class LayoutTestCase(test.NoDBTestCase):
 
     def test_rules_import_no_mechanism_but_the_shared_helpers(self):
         allowed = {'nova_recover.recovery.base',
-                   'nova_recover.recovery.glance_cleanup'}
+                   'nova_recover.recovery.glance_cleanup',
+                   'nova_recover.recovery.guest_facts'}
         for name, deps in self.deps.items():
             if not name.startswith('nova_recover.rules.'):
                 continue

@@ -21,7 +21,29 @@ from nova import exception
 from nova import test
 from nova.virt import hardware
 
+from nova_recover.recovery import guest_facts
 from nova_recover.tests.unit import base
+
+
+class SavedMemoryFacts(guest_facts.UnknownGuestFacts):
+    """A driver that reports the guest's memory saved, and restores it
+    as asked (or fails to, with error).
+    """
+
+    def __init__(self, info, error=None):
+        self.info = info
+        self.error = error
+        self.restored = []
+
+    def has_saved_memory(self, instance):
+        return True
+
+    def restore_saved_memory(self, context, instance, paused):
+        self.restored.append((instance, paused))
+        if self.error is not None:
+            raise self.error
+        self.info.return_value = hardware.InstanceInfo(
+            state=power_state.PAUSED if paused else power_state.RUNNING)
 
 
 class ImageRecoveryTestCase(base.InitInstanceTestCase):
@@ -160,3 +182,55 @@ class ImageRecoveryTestCase(base.InitInstanceTestCase):
         self.assertEqual(vm_states.ERROR, instance.vm_state)
         self.assertFault(instance, 'snapshot interrupted by nova-compute '
                                    'restart: db hiccup')
+
+
+class ColdSnapshotRecoveryTestCase(base.InitInstanceTestCase):
+    """A cold snapshot left the guest off with its memory saved."""
+
+    _assert_cleared = ImageRecoveryTestCase._assert_cleared
+
+    def setUp(self):
+        super().setUp()
+        self.mock_info = self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'get_info',
+            return_value=hardware.InstanceInfo(
+                state=power_state.SHUTDOWN))).mock
+        self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.image_api, 'get_all', return_value=[]))
+        self.facts = SavedMemoryFacts(self.mock_info)
+        self.useFixture(test.fixtures.MockPatchObject(
+            guest_facts, 'for_driver', return_value=self.facts))
+
+    def test_active_guest_is_started_from_saved_memory(self):
+        instance = self._assert_cleared(task_states.IMAGE_PENDING_UPLOAD)
+        self.assertEqual([(instance, False)], self.facts.restored)
+        self.assertEqual(power_state.RUNNING, instance.power_state)
+        self.mock_note_snapshot.assert_called_once_with(
+            self.compute, self.context, instance)
+
+    def test_paused_guest_is_started_paused(self):
+        instance = self._assert_cleared(task_states.IMAGE_UPLOADING,
+                                        vm_state=vm_states.PAUSED)
+        self.assertEqual([(instance, True)], self.facts.restored)
+        self.assertEqual(power_state.PAUSED, instance.power_state)
+
+    def test_suspended_guest_keeps_its_suspend(self):
+        instance = self._assert_cleared(task_states.IMAGE_UPLOADING,
+                                        vm_state=vm_states.SUSPENDED)
+        self.assertEqual([], self.facts.restored)
+        self.assertEqual(power_state.SHUTDOWN, instance.power_state)
+
+    def test_failed_start_errors_and_keeps_saved_memory(self):
+        self.facts.error = test.TestingException('no qemu')
+        instance = self._instance(task_states.IMAGE_PENDING_UPLOAD)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(
+            expected_task_state=task_states.IMAGE_PENDING_UPLOAD)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.assertFault(instance, 'snapshot interrupted by nova-compute '
+                                   'restart: the guest could not be started '
+                                   'from the memory the snapshot saved, '
+                                   'which is kept: no qemu')
+        self.mock_plug.assert_not_called()

@@ -19,7 +19,28 @@ from nova import exception
 from nova import test
 from nova.virt import hardware
 
+from nova_recover.recovery import guest_facts
 from nova_recover.tests.unit import base
+
+
+class RescueFacts(guest_facts.UnknownGuestFacts):
+    """A driver that tells whether unrescue.xml exists and which guest
+    is defined.
+    """
+
+    def __init__(self, record, rescue_guest):
+        self.record = record
+        self.rescue_guest = rescue_guest
+        self.removed = []
+
+    def has_unrescue_record(self, instance):
+        return self.record
+
+    def runs_rescue_guest(self, instance):
+        return self.rescue_guest
+
+    def remove_rescue_leftovers(self, instance):
+        self.removed.append(instance)
 
 
 class RescueRecoveryTestCase(base.InitInstanceTestCase):
@@ -116,3 +137,83 @@ class RescueRecoveryTestCase(base.InitInstanceTestCase):
         self.assertEqual(vm_states.ERROR, instance.vm_state)
         self.assertFault(instance, 'rescue interrupted by nova-compute '
                                    'restart: db hiccup')
+
+
+class RescueFactsRecoveryTestCase(base.InitInstanceTestCase):
+    """Where the driver can tell how far a rescue or unrescue got."""
+
+    _assert_unrescued = RescueRecoveryTestCase._assert_unrescued
+
+    def setUp(self):
+        super().setUp()
+        self.mock_info = self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'get_info',
+            return_value=hardware.InstanceInfo(
+                state=power_state.RUNNING))).mock
+        self.mock_unrescue = self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'unrescue')).mock
+        self.mock_rescue = self.useFixture(test.fixtures.MockPatchObject(
+            self.compute.driver, 'rescue')).mock
+
+    def _facts(self, record, rescue_guest):
+        facts = RescueFacts(record, rescue_guest)
+        self.useFixture(test.fixtures.MockPatchObject(
+            guest_facts, 'for_driver', return_value=facts))
+        return facts
+
+    def _recover(self, task_state, vm_state):
+        instance = self._instance(task_state, vm_state=vm_state)
+        with mock.patch.object(instance, 'save') as mock_save:
+            self.compute._init_instance(self.context, instance)
+        mock_save.assert_called_once_with(expected_task_state=task_state)
+        return instance
+
+    def _assert_original_guest_kept(self, task_state, vm_state):
+        facts = self._facts(record=False, rescue_guest=False)
+        instance = self._recover(task_state, vm_state)
+        self.mock_unrescue.assert_not_called()
+        self.assertEqual([instance], facts.removed)
+        self.assertIsNone(instance.task_state)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.mock_fault.assert_not_called()
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+
+    def test_rescue_died_before_its_record(self):
+        self._assert_original_guest_kept(task_states.RESCUING,
+                                         vm_states.ACTIVE)
+
+    def test_unrescue_died_after_deleting_its_record(self):
+        self._assert_original_guest_kept(task_states.UNRESCUING,
+                                         vm_states.RESCUED)
+
+    def test_original_guest_off_without_record_is_stopped(self):
+        self.mock_info.return_value = hardware.InstanceInfo(
+            state=power_state.SHUTDOWN)
+        self._facts(record=False, rescue_guest=False)
+        instance = self._recover(task_states.RESCUING, vm_states.ACTIVE)
+        self.mock_unrescue.assert_not_called()
+        self.assertEqual(vm_states.STOPPED, instance.vm_state)
+
+    def test_rescue_guest_without_record_errors(self):
+        facts = self._facts(record=False, rescue_guest=True)
+        instance = self._recover(task_states.UNRESCUING, vm_states.RESCUED)
+        self.mock_unrescue.assert_not_called()
+        self.assertEqual([], facts.removed)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertIsNone(instance.task_state)
+        self.assertFault(instance, 'unrescue interrupted by nova-compute '
+                                   'restart: the rescue guest runs and the '
+                                   'record of the original guest that '
+                                   'unrescue needs is gone')
+        self.mock_plug.assert_not_called()
+
+    def test_record_present_unrescues(self):
+        facts = self._facts(record=True, rescue_guest=True)
+        self._assert_unrescued(task_states.UNRESCUING, vm_states.RESCUED,
+                               power_state.RUNNING, vm_states.ACTIVE)
+        self.assertEqual([], facts.removed)
+
+    def test_no_guest_without_record_unrescues_as_before(self):
+        self._facts(record=False, rescue_guest=None)
+        self._assert_unrescued(task_states.RESCUING, vm_states.ACTIVE,
+                               power_state.RUNNING, vm_states.ACTIVE)

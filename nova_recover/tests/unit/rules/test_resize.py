@@ -25,6 +25,7 @@ from nova.virt import hardware
 
 from nova_recover.recovery import engine
 from nova_recover.recovery import evidence
+from nova_recover.recovery import guest_facts
 from nova_recover.tests.unit import base
 
 OTHER_HOST = 'other-host'
@@ -147,6 +148,56 @@ class ResizeRecoveryTestCase(base.InitInstanceTestCase):
         self._assert_reverted(instance, task_states.RESIZE_MIGRATING,
                               migration, 'error', vm_state=vm_states.STOPPED)
         self.assertFalse(self.mock_revert.call_args[0][5])
+
+    def _disk_moved(self, moved):
+        facts = guest_facts.UnknownGuestFacts()
+        self.useFixture(test.fixtures.MockPatchObject(
+            facts, 'resize_disk_moved', return_value=moved))
+        self.useFixture(test.fixtures.MockPatchObject(
+            guest_facts, 'for_driver', return_value=facts))
+
+    def test_migrating_running_guest_never_moved_is_kept(self):
+        """Died before migrate_disk_and_power_off touched the guest."""
+        self._disk_moved(False)
+        migration = self._migration(dest=OTHER_HOST)
+        instance = self._instance(task_states.RESIZE_MIGRATING)
+        self._assert_reverted(instance, task_states.RESIZE_MIGRATING,
+                              migration, 'error')
+        self.mock_revert.assert_not_called()
+        self.assertEqual(power_state.RUNNING, instance.power_state)
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+
+    def test_migrating_running_guest_with_moved_disk_is_reverted(self):
+        self._disk_moved(True)
+        migration = self._migration(dest=OTHER_HOST)
+        instance = self._instance(task_states.RESIZE_MIGRATING)
+        self._assert_reverted(instance, task_states.RESIZE_MIGRATING,
+                              migration, 'error')
+        self.mock_revert.assert_called_once()
+
+    def test_migrating_guest_off_is_reverted(self):
+        self._disk_moved(False)
+        self.mock_info.return_value = hardware.InstanceInfo(
+            state=power_state.SHUTDOWN)
+        migration = self._migration(dest=OTHER_HOST)
+        instance = self._instance(task_states.RESIZE_MIGRATING)
+        self._assert_reverted(instance, task_states.RESIZE_MIGRATING,
+                              migration, 'error', vm_state=vm_states.STOPPED)
+        self.mock_revert.assert_called_once()
+
+    def test_migrating_without_old_flavor_reverts_with_the_flavor(self):
+        """resize_instance records old_flavor after the driver's step."""
+        self._migration(dest=OTHER_HOST)
+        instance = self._instance(task_states.RESIZE_MIGRATING)
+        instance.old_flavor = None
+        instance.obj_reset_changes()
+        seen = []
+        self.mock_revert.side_effect = (
+            lambda context, instance, *args: seen.append(
+                instance.old_flavor))
+        self._recover(instance)
+        self.assertEqual([self.old_flavor], seen)
+        self.assertIsNone(instance.old_flavor)
 
     def test_migrating_error_instance(self):
         """Stock nova also handles ERROR+RESIZE_MIGRATING; so does this."""
