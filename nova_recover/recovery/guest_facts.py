@@ -109,6 +109,27 @@ class GuestFacts(abc.ABC):
         False.
         """
 
+    @abc.abstractmethod
+    def left_live_snapshot(self, instance) -> ty.Optional[bool]:
+        """Whether a live snapshot's copy of the disk was left running.
+
+        libvirt's live snapshot undefines the domain (a block copy needs
+        a transient one) and copies the disk with a block job, and only
+        its end aborts the job and defines the domain again: dying in
+        between leaves a running guest that vanishes for good once it
+        stops, its disk still mirrored into nova's snapshots directory.
+        """
+
+    @abc.abstractmethod
+    def end_live_snapshot(self, instance) -> None:
+        """End what left_live_snapshot found, as the snapshot's own end
+        does: abort the copy, drop the half-made copy in the snapshots
+        directory, define the guest again. The guest keeps running.
+
+        Only called where left_live_snapshot answered True. Raises if it
+        could not.
+        """
+
 
 class UnknownGuestFacts(GuestFacts):
     """A driver that keeps no trace of its operations: it cannot tell."""
@@ -129,6 +150,12 @@ class UnknownGuestFacts(GuestFacts):
         return None
 
     def remove_rescue_leftovers(self, instance):
+        raise NotImplementedError()
+
+    def left_live_snapshot(self, instance):
+        return None
+
+    def end_live_snapshot(self, instance):
         raise NotImplementedError()
 
 
@@ -233,6 +260,59 @@ class LibvirtGuestFacts(GuestFacts):
             rbd_utils.RBDDriver().cleanup_volumes(
                 lambda disk: (disk.startswith(instance.uuid) and
                               disk.endswith(RESCUE_SUFFIX)))
+
+    @staticmethod
+    def _copies(guest):
+        """{disk target: the file its block copy writes to} of the guest."""
+        tree = etree.fromstring(guest.get_xml_desc())
+        copies = {}
+        for disk in tree.findall('./devices/disk'):
+            target = disk.find('target')
+            mirror = disk.find('mirror')
+            if target is None:
+                continue
+            dev = target.get('dev')
+            if mirror is not None:
+                source = mirror.find('source')
+                copies[dev] = mirror.get('file') or (
+                    source is not None and source.get('file')) or None
+            elif guest.get_block_device(dev).get_job_info().job:
+                copies[dev] = None
+        return copies
+
+    @_none_if_unreadable
+    def left_live_snapshot(self, instance):
+        guest = self._guest(instance)
+        if guest is None:
+            return None
+        return (not guest.has_persistent_configuration() or
+                bool(self._copies(guest)))
+
+    def end_live_snapshot(self, instance):
+        # The end of LibvirtDriver._live_snapshot, with the domain's own
+        # description standing in for the one the snapshot kept in
+        # memory: once the copy is aborted it is the guest's.
+        guest = self.driver._host.get_guest(instance)
+        copies = self._copies(guest)
+        for dev in copies:
+            LOG.info('Aborting the block copy of %s that an interrupted '
+                     'live snapshot left', dev, instance=instance)
+            guest.get_block_device(dev).abort_job()
+        if not guest.has_persistent_configuration():
+            LOG.info('Defining again the guest an interrupted live '
+                     'snapshot left transient', instance=instance)
+            self.driver._host.write_instance_config(guest.get_xml_desc(
+                dump_inactive=True, dump_sensitive=True))
+        snapshots = os.path.realpath(CONF.libvirt.snapshots_directory)
+        for path in filter(None, copies.values()):
+            # The half-made copy, in the snapshot's own temporary
+            # directory: never the guest's disk.
+            parent = os.path.dirname(os.path.realpath(path))
+            if os.path.dirname(parent) != snapshots:
+                continue
+            LOG.info('Removing %s, the copy an interrupted live snapshot '
+                     'left', parent, instance=instance)
+            shutil.rmtree(parent, ignore_errors=True)
 
 
 def _is_libvirt(driver):

@@ -30,17 +30,22 @@ The original also changed the API and the glance image service; that is
 not needed on current nova.
 
 The task is cleared and nova's normal start-up path runs for the
-instance, which records the guest's power state as it is, with one
-exception. A cold snapshot of a running or paused guest is, on libvirt,
-a managed save: the guest's memory goes to disk and the domain is off
-until the snapshot starts it again from that memory. Dying in between
-leaves the domain off with its memory saved, which a later start (a
-hard reboot) would throw away. Where the driver says the memory is
-saved (guest_facts) and the instance was ACTIVE or PAUSED, the guest is
-started from it, paused if it was paused, and the server is as before
-the snapshot. A SUSPENDED instance's saved memory is its suspend and
-stays; a guest that a cold snapshot left off without saved memory, or
-on a driver that cannot tell, is recorded STOPPED.
+instance, which records the guest's power state as it is, with two
+exceptions. A live snapshot on libvirt copies the disk with a block job
+on a domain it has undefined for the copy; dying then leaves the guest
+running but transient, gone for good once it stops. Where the driver
+says so (guest_facts), the copy is aborted and the domain defined again
+first, as the snapshot's end would have. A cold snapshot of a running
+or paused guest is, on libvirt, a managed save: the guest's memory goes
+to disk and the domain is off until the snapshot starts it again from
+that memory. Dying in between leaves the domain off with its memory
+saved, which a later start (a hard reboot) would throw away. Where the
+driver says the memory is saved (guest_facts) and the instance was
+ACTIVE or PAUSED, the guest is started from it, paused if it was paused,
+and the server is as before the snapshot. A SUSPENDED instance's saved
+memory is its suspend and stays; a guest that a cold snapshot left off
+without saved memory, or on a driver that cannot tell, is recorded
+STOPPED.
 The image the upload left queued or saving in glance is deleted first
 (see glance_cleanup).
 
@@ -101,6 +106,7 @@ def clear(manager, context, instance):
     # While the task state still fences off new image requests.
     deleted = glance_cleanup.delete_unfinished_images(manager, context,
                                                       instance)
+    _end_live_snapshot(manager, instance)
     if (instance.vm_state in (vm_states.ACTIVE, vm_states.PAUSED) and
             not _restore_saved_memory(manager, context, instance)):
         return base.HANDLED
@@ -122,6 +128,23 @@ def clear(manager, context, instance):
     if task_state != task_states.IMAGE_UPLOADING or deleted:
         base.tell_owner(manager, instance, base.SNAPSHOT_INTERRUPTED)
     return base.CONTINUE
+
+
+def _end_live_snapshot(manager, instance):
+    """End a live snapshot's copy that nova-compute died in.
+
+    The guest runs on, but undefined: once it stops, nothing of it is
+    left for a start. Failing to end the copy leaves the guest as it is,
+    running, so it is logged and the instance is recovered all the same.
+    """
+    facts = guest_facts.for_driver(manager.driver)
+    if not facts.left_live_snapshot(instance):
+        return
+    try:
+        facts.end_live_snapshot(instance)
+    except Exception:
+        LOG.exception('Could not end the interrupted live snapshot\'s '
+                      'copy; the guest keeps running', instance=instance)
 
 
 def _restore_saved_memory(manager, context, instance):

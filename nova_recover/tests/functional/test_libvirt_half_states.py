@@ -19,14 +19,17 @@ real LibvirtDriver on nova's fakelibvirt, die where the driver's own
 steps leave such a trace, restart nova-compute through the overlay and
 check exactly where the server ends.
 
-fakelibvirt is simpler than libvirt in three ways that matter here, and
+fakelibvirt is simpler than libvirt in ways that matter here, and
 RealLibvirtDomains makes it behave as libvirt does: a managed save shuts
-the domain off, starting a running domain fails, and defining a running
-domain changes its next configuration, not the running one.
+the domain off, starting a running domain fails, defining a running
+domain changes its next configuration, not the running one (and makes a
+transient domain persistent), undefining a running domain makes it
+transient, and a block copy is a job until it is aborted.
 """
 
 import functools
 import os
+import time
 from unittest import mock
 
 import fixtures
@@ -62,6 +65,16 @@ class RealLibvirtDomains(fixtures.Fixture):
         self.useFixture(fixtures.MonkeyPatch(
             'nova.tests.fixtures.libvirt.Connection.defineXML',
             functools.partialmethod(_define_xml, real_define)))
+        real_undefine = fakelibvirt.Domain.undefine
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.tests.fixtures.libvirt.Domain.undefine',
+            functools.partialmethod(_undefine, real_undefine)))
+        for name, fake in (('isPersistent', _is_persistent),
+                           ('blockRebase', _block_rebase),
+                           ('blockJobInfo', _block_job_info),
+                           ('blockJobAbort', _block_job_abort)):
+            self.useFixture(fixtures.MonkeyPatch(
+                'nova.tests.fixtures.libvirt.Domain.' + name, fake))
 
 
 def _managed_save(domain, flags):
@@ -87,14 +100,49 @@ def _create_with_flags(domain, real, flags):
 
 def _define_xml(connection, real, xml):
     # Defining a running domain sets the configuration it gets at its
-    # next start; the running guest is the same one.
+    # next start; the running guest is the same one, persistent now.
     running = [dom for dom in connection._vms.values() if dom.isActive()]
     new = real(connection, xml)
     for dom in running:
         if dom.UUIDString() == new.UUIDString():
             connection._vms[dom.name()] = dom
+            dom._transient = False
             return dom
     return new
+
+
+def _undefine(domain, real):
+    # A running domain runs on, transient: it is gone once it stops.
+    if domain.isActive():
+        domain._transient = True
+        return
+    real(domain)
+
+
+def _is_persistent(domain):
+    return int(not domain._transient)
+
+
+def _block_rebase(domain, disk, base, bandwidth=0, flags=0):
+    if flags & fakelibvirt.VIR_DOMAIN_BLOCK_REBASE_COPY:
+        domain.__dict__.setdefault('_copy_jobs', set()).add(disk)
+    return 0
+
+
+# libvirt's VIR_DOMAIN_BLOCK_JOB_TYPE_COPY, which fakelibvirt lacks.
+BLOCK_JOB_TYPE_COPY = 2
+
+
+def _block_job_info(domain, disk, flags):
+    # A copy stays a job, mirroring, until it is aborted (or pivoted).
+    if disk in domain.__dict__.get('_copy_jobs', ()):
+        return {'type': BLOCK_JOB_TYPE_COPY,
+                'bandwidth': 0, 'cur': 1, 'end': 1}
+    return {}
+
+
+def _block_job_abort(domain, disk, flags):
+    domain.__dict__.get('_copy_jobs', set()).discard(disk)
 
 
 class LibvirtHalfStateTestCase(base.PatientWaits,
@@ -232,6 +280,55 @@ class ColdSnapshotTestCase(LibvirtHalfStateTestCase):
         self.assertServer(server['id'], 'paused', 'paused')
         self._assert_memory_restored(server['id'],
                                      fakelibvirt.VIR_DOMAIN_PAUSED)
+
+
+class LiveSnapshotTestCase(LibvirtHalfStateTestCase):
+    """A live snapshot that died during its block copy.
+
+    libvirt's live snapshot undefines the domain, starts a block copy of
+    its disk into the snapshots directory, waits for it, then aborts the
+    copy and defines the domain again. Dying during the copy leaves the
+    guest running, transient and mirrored.
+    """
+
+    def test_guest_is_defined_again_and_its_copy_aborted(self):
+        """Failed before the fix: the server was ACTIVE, but its domain
+        stayed transient (gone for good at its next stop) with the copy
+        running.
+        """
+        server = self.create_server()
+        with self.crash_during('_live_snapshot') as crash:
+            self._snapshot_server(server, 'crash-snapshot')
+            self._wait_until(lambda: crash.get('task_state'))
+            # What _live_snapshot does before it waits for the copy.
+            instance = objects.Instance.get_by_uuid(self.ctxt,
+                                                    server['id'])
+            guest = self.driver._host.get_guest(instance)
+            self.driver._delete_guest_configuration(
+                guest, keep_vtpm=True, keep_nvram=True)
+            guest.get_block_device('vda').rebase(
+                '/nonexistent/snap.delta', copy=True, reuse_ext=True,
+                shallow=True)
+            self.assertFalse(guest.has_persistent_configuration())
+        self.assertEqual('image_pending_upload', crash['task_state'])
+
+        self.assertServer(server['id'], 'active', 'running')
+        domain = self.domain(server['id'])
+        self.assertEqual(fakelibvirt.VIR_DOMAIN_RUNNING, domain.info()[0])
+        self.assertEqual(1, domain.isPersistent())
+        self.assertEqual({}, domain.blockJobInfo('vda', 0))
+        self.assertEqual(
+            {'action': 'createImage',
+             'events': [['compute_snapshot_instance', 'Success'],
+                        ['compute_snapshot_interrupted', 'Error']]},
+            self.actions(server['id'])[-1])
+
+    def _wait_until(self, predicate, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                self.fail('timed out waiting for the crash point')
+            time.sleep(0.1)
 
 
 class ResizeMigratingTestCase(LibvirtHalfStateTestCase):

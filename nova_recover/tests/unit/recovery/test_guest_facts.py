@@ -34,6 +34,7 @@ class ForDriverTestCase(test.NoDBTestCase):
         self.assertIsNone(facts.resize_disk_moved(None))
         self.assertIsNone(facts.has_unrescue_record(None))
         self.assertIsNone(facts.runs_rescue_guest(None))
+        self.assertIsNone(facts.left_live_snapshot(None))
 
     def test_libvirt_driver(self):
         driver = object.__new__(libvirt_driver.LibvirtDriver)
@@ -82,6 +83,7 @@ class LibvirtGuestFactsTestCase(test.NoDBTestCase):
         self.driver._host = _Host(exception.InstanceNotFound(
             instance_id=uuids.instance))
         self.assertIsNone(self.facts.has_saved_memory(self.instance))
+        self.assertIsNone(self.facts.left_live_snapshot(self.instance))
         self.assertIsNone(self.facts.runs_rescue_guest(self.instance))
 
     def test_libvirt_unreadable_is_cannot_tell(self):
