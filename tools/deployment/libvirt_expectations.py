@@ -61,6 +61,20 @@ DIED.update({
     'rescue-late': died('rescue_instance', files='-'),
     # unrescue.xml deleted: the original guest runs; nothing to undo.
     'unrescue-late': died('unrescue_instance', files='-'),
+    # libvirt finishes a peer-to-peer live migration on its own once it
+    # has begun: the guest runs on the destination, whose post-migration
+    # steps (port bindings, allocations, the instance's host) only the
+    # two computes together could run, and the source is alone at its
+    # start-up. ERROR, with a fault that says where the guest runs.
+    'live-migration': E(
+        vm_state='error', power='nostate', guest='other:running',
+        files='-', events=ev(
+            'check_can_live_migrate_destination=Success',
+            'check_can_live_migrate_source=Success',
+            'live_migration=Success', 'live_migration_abort=Error:other',
+            'pre_live_migration=Success'),
+        fault='live migration interrupted by nova-compute restart: the '
+              'guest is not on this host; it may run on compute-b'),
     # The destination died before starting the new domain: the revert
     # is handed to the source (other), which renames its _resize back.
     'resize-dest': E(host='other', guest='other:running', reruns=1,

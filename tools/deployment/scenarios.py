@@ -821,6 +821,11 @@ def crash_cycle(dep, cloud, log, died_ops, queued_ops=(),
     rows = observe_all(cloud, died)
     for op in died.ops:
         judge(died_table, op, rows[op.name][OURS], failures)
+    if dep.hypervisor == 'libvirt':
+        import libvirt_ops
+        failures.extend(libvirt_ops.orphans(
+            dep, cloud, [died.servers[op.name, OURS] for op in died.ops],
+            OURS))
     print_table(log, 'Died during recovery: SIGKILL inside the driver call, '
                 'SIGKILL again inside start-up recovery, restart'
                 if kill_in_recovery else
