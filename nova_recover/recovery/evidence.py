@@ -449,10 +449,10 @@ def close_interrupted(manager, context, instance, task_state,
                       methods=None):
     """Finish, as Error, the events that the dead process left open.
 
-    Only called for an instance that start-up recovered. The events were
-    read with the evidence where the state needed it; otherwise the
-    newest actions are read now, down to the first request of a user that
-    holds an event of the operation on this host. The actions above it
+    Only called for an instance that start-up recovered. The newest
+    actions are read, down to the first request of a user that holds an
+    event of the operation on this host; those the evidence already read
+    are not read again. The actions above it
     are re-runs, which record an action with no user: the one this
     recovery just made, whose event is finished, or one that an earlier
     start-up's death interrupted in turn. Each open event is finished
@@ -469,14 +469,17 @@ def close_interrupted(manager, context, instance, task_state,
     record = getattr(manager, _CACHE, {}).get(instance.uuid)
     if record is None:
         record = load(context, instance, ())
-        readable = [action for action in record.actions
-                    if action.action not in API_ONLY]
-        for action in readable[:MAX_ACTIONS]:
-            _read_events(context, record, action)
-            if action.user_id and any(
-                    event.action_id == action.id and event.event in names and
-                    event.host == manager.host for event in record.events):
-                break
+    # The evidence may have stopped reading at a re-run that an earlier
+    # start-up's death interrupted: read on to the request behind it.
+    # Actions already read cost nothing.
+    readable = [action for action in record.actions
+                if action.action not in API_ONLY]
+    for action in readable[:MAX_ACTIONS]:
+        _read_events(context, record, action)
+        if action.user_id and any(
+                event.action_id == action.id and event.event in names and
+                event.host == manager.host for event in record.events):
+            break
     by_id = {action.id: action for action in record.actions}
     open_events = {(event.action_id, event.event)
                    for event in record.events

@@ -453,6 +453,29 @@ class EvidenceTestCase(EvidenceBase):
         self.assertEqual(0, self.close(instance, task_states.PAUSING))
         self.assertEqual([], self.shape.round_trips)
 
+    def test_close_reaches_the_request_behind_a_dead_rerun(self):
+        """A start-up that died in its own re-run left two open events.
+
+        Seen in the libvirt deployment's died-during-recovery group: the
+        evidence stops reading at the re-run's action, which holds an
+        event of the operation here, and the user's request behind it
+        kept its event open for good. Failed before: 1 closed, the
+        request's event open.
+        """
+        instance = self._instance(task_states.POWERING_OFF)
+        ctxt = self._request(instance, instance_actions.STOP)
+        self._event(ctxt, instance, 'stop_instance')
+        # The re-run's action: start-up's context, no user.
+        rerun = nova_context.get_admin_context()
+        objects.InstanceAction.action_start(rerun, instance.uuid,
+                                            instance_actions.STOP,
+                                            want_result=False)
+        self._event(rerun, instance, 'stop_instance')
+        self.assertFalse(self.queued(instance))
+        self.assertEqual(2, self.close(instance, task_states.POWERING_OFF))
+        self.assertEqual(['Error', 'Error'],
+                         [event.result for event in self._events(instance)])
+
     def test_close_leaves_other_hosts_events(self):
         instance = self._instance(task_states.RESIZE_PREP)
         ctxt = self._request(instance, instance_actions.RESIZE)
