@@ -61,6 +61,12 @@ DIED.update({
     'rescue-late': died('rescue_instance', files='-'),
     # unrescue.xml deleted: the original guest runs; nothing to undo.
     'unrescue-late': died('unrescue_instance', files='-'),
+    # The source died renaming <uuid>_resize back and starting the old
+    # domain: it reverts there again, the new guest on the other host
+    # already gone.
+    'revert-source': E(files='-', events=ev(
+        'revert_resize=Success',
+        'finish_revert_resize=Error' + INTERRUPTED)),
     # libvirt finishes a peer-to-peer live migration on its own once it
     # has begun: the guest runs on the destination, whose post-migration
     # steps (port bindings, allocations, the instance's host) only the

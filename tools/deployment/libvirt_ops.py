@@ -13,8 +13,10 @@
 
 On libvirt each operation dies at a half-state inside LibvirtDriver
 (nova_recover/tests/deployment/libvirt_driver.py lists the crash points),
-where the fake driver's die at a method's entry; four more operations die
-at the half-states that only libvirt has. What a server's guest is, is
+where the fake driver's die at a method's entry. Five more operations
+die: four at half-states that only libvirt has, one in a driver call
+the fake driver's scenarios never die in (a revert's
+finish_revert_migration on the source). What a server's guest is, is
 read from outside nova: its domain on each host's own libvirtd (virsh in
 that host's namespace) and the files nova leaves in the host's instances
 directory.
@@ -55,6 +57,7 @@ POINTS = {
 # has not: the request fails at once, with no half-state.
 LEFT_OUT = {'change-password'}
 CREATE_IMAGE = {'createImage': {'name': '@NAME@'}}
+RESIZE_AWAY = ({'resize': {'flavorRef': '@FLAVOR2@'}}, 'VERIFY_RESIZE')
 EXTRA = [
     # A cold snapshot (the rule's "cold") managed-saves the guest.
     scenarios.Op('snapshot-cold', [], CREATE_IMAGE,
@@ -64,6 +67,12 @@ EXTRA = [
                  action='rescue'),
     scenarios.Op('unrescue-late', [scenarios.RESCUE], {'unrescue': None},
                  'unrescue:xml-deleted', action='unrescue'),
+    # Booted here and resized to the other host; the revert's
+    # finish_revert_resize dies here, the source, in the driver's
+    # finish_revert_migration.
+    scenarios.Op('revert-source', [RESIZE_AWAY], {'revertResize': None},
+                 'finish_revert_migration', action='revertResize',
+                 moved=True),
     # Booted on the other host, resized to this one, which dies before
     # it starts the new domain.
     scenarios.Op('resize-dest', [], {'resize': {'flavorRef': '@FLAVOR2@'}},

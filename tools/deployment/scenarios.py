@@ -204,12 +204,14 @@ def utcnow():
 # and the driver call it is parked in.
 
 Op = collections.namedtuple(
-    'Op', 'name prep request method state action image boot_other cold',
-    defaults=(None, None, None, False, False))
+    'Op', 'name prep request method state action image boot_other cold '
+    'moved', defaults=(None, None, None, False, False, False))
 # In requests: @NAME@ the server's name, @IMAGE@ the guest image,
 # @FLAVOR2@ the resize flavor, @HOST@ the operation's host, @OTHER@ the
 # other one. prep is a list of (request, status to wait for). cold: the
 # libvirt driver takes this server's snapshot cold (libvirt_ops.py).
+# moved: the prep leaves the server on the other host (a resize waiting
+# for its confirm there).
 STOP = ({'os-stop': None}, 'SHUTOFF')
 PAUSE = ({'pause': None}, 'PAUSED')
 SUSPEND = ({'suspend': None}, 'SUSPENDED')
@@ -354,7 +356,8 @@ class Batch(object):
                 s = self.cloud.server(self.servers[op.name, host])
                 # Booted on the other host and not moved here by a prep:
                 # the operation itself moves it here.
-                at = OTHER[host] if op.boot_other and not op.prep else host
+                at = (OTHER[host] if op.moved or
+                      (op.boot_other and not op.prep) else host)
                 if s.get('OS-EXT-SRV-ATTR:host') not in (at, None):
                     raise CheckError('%s: server on %s, not %s' % (
                         self.name(op, host), s['OS-EXT-SRV-ATTR:host'],
@@ -543,10 +546,11 @@ ROW = '%-15s %-8s %-22s %-5s %-6s %-9s %-30s %-8s %s'
 
 def line(who, r):
     """One row's fields as a table line (expected or actual)."""
+    files = r.get('files')
     r = dict((k, expectations.show(v)) for k, v in r.items())
     return ROW % ('', who, '%s/%s' % (r['vm_state'], r['task']), r['host'],
                   r['flavor'], r['power'], r['guest'] + (
-                      ' files=%s' % r['files'] if r.get('files') else ''),
+                      ' files=%s' % r['files'] if files is not None else ''),
                   r.get('images', ''),
                   'events=%s reruns=%s fault=%s' % (
                       r['events'], r['reruns'], r['fault']))
