@@ -97,9 +97,20 @@ finish() {
             sleep 1
         done
     fi
-    # Whatever a killed deploy.py left behind, by the pids it recorded.
+    # Whatever a killed deploy.py left behind, by the pids it recorded,
+    # and the libvirt hosts with their guests.
     "$venv/bin/python" "$top/tools/deployment/services.py" "$run" || true
+    # Nothing of the run may outlive it: every process of it names the
+    # run directory (data directories, configuration, guests' disks).
+    left=$(pgrep -f -- "$run/" || true)
+    if [ -n "$left" ]; then
+        echo "run-deployment: processes left behind, killed:" >&2
+        ps -o pid=,args= -p $left | cut -c1-160 >&2 || true
+        kill -KILL $left 2>/dev/null || true
+        [ "$rc" = 0 ] && rc=1
+    fi
     echo "run-deployment: exit $rc after $(( $(date +%s) - start ))s; run directory: $run"
+    exit "$rc"
 }
 trap finish EXIT
 trap 'exit 143' TERM INT HUP
