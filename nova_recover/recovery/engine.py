@@ -314,7 +314,11 @@ def raise_start_up_failure(manager):
 def _fail(context, instance, task_state, exc):
     """ERROR plus a fault, or leave the instance as the DB has it."""
     expected = list({task_state, base.field(instance, 'task_state')})
-    fault = base.interrupted(instance, task_state, reason=str(exc))
+    if isinstance(exc, (base.RecoveryFailed, base.Interrupted)):
+        # A rule's own fault already names the interrupted operation.
+        fault = exc
+    else:
+        fault = base.interrupted(instance, task_state, reason=str(exc))
     try:
         if base.set_error(context, instance, expected, fault):
             return base.ERRORED

@@ -165,6 +165,23 @@ class EngineTestCase(base.InitInstanceTestCase):
                                    'restart: rule broke')
         self.mock_plug.assert_not_called()
 
+    def test_rule_failing_with_its_reason_is_not_prefixed_twice(self):
+        """A rule's RecoveryFailed already says what was interrupted.
+
+        Failed before: the fault read "start interrupted by nova-compute
+        restart: start interrupted by nova-compute restart: ...".
+        """
+        self._use_rule(error=recover_base.RecoveryFailed(operation='start',
+                                                 reason='guest gone'))
+        instance = self._instance(task_states.POWERING_ON,
+                                  vm_state=vm_states.STOPPED)
+        with mock.patch.object(instance, 'save'):
+            self.compute._init_instance(self.context, instance)
+        self.assertEqual(vm_states.ERROR, instance.vm_state)
+        self.assertEqual('start interrupted by nova-compute restart: '
+                         'guest gone',
+                         str(self.mock_fault.call_args[0][2]))
+
     def test_rule_raising_after_moving_task_expects_either(self):
         """A rule that moved the task before it failed: ERROR expects both
 
