@@ -43,18 +43,23 @@ class RescueFacts(guest_facts.UnknownGuestFacts):
         self.removed.append(instance)
 
 
+def _mock_driver(case):
+    """The driver calls the rescue rule makes, a guest that runs."""
+    case.mock_info = case.useFixture(test.fixtures.MockPatchObject(
+        case.compute.driver, 'get_info',
+        return_value=hardware.InstanceInfo(
+            state=power_state.RUNNING))).mock
+    case.mock_unrescue = case.useFixture(test.fixtures.MockPatchObject(
+        case.compute.driver, 'unrescue')).mock
+    case.mock_rescue = case.useFixture(test.fixtures.MockPatchObject(
+        case.compute.driver, 'rescue')).mock
+
+
 class RescueRecoveryTestCase(base.InitInstanceTestCase):
 
     def setUp(self):
         super().setUp()
-        self.mock_info = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'get_info',
-            return_value=hardware.InstanceInfo(
-                state=power_state.RUNNING))).mock
-        self.mock_unrescue = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'unrescue')).mock
-        self.mock_rescue = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'rescue')).mock
+        _mock_driver(self)
 
     def _assert_unrescued(self, task_state, vm_state, guest, expected):
         self.mock_info.return_value = hardware.InstanceInfo(state=guest)
@@ -146,14 +151,7 @@ class RescueFactsRecoveryTestCase(base.InitInstanceTestCase):
 
     def setUp(self):
         super().setUp()
-        self.mock_info = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'get_info',
-            return_value=hardware.InstanceInfo(
-                state=power_state.RUNNING))).mock
-        self.mock_unrescue = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'unrescue')).mock
-        self.mock_rescue = self.useFixture(test.fixtures.MockPatchObject(
-            self.compute.driver, 'rescue')).mock
+        _mock_driver(self)
 
     def _facts(self, record, rescue_guest):
         facts = RescueFacts(record, rescue_guest)
