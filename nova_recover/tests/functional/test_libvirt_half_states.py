@@ -317,6 +317,10 @@ class LiveSnapshotTestCase(LibvirtHalfStateTestCase):
         self.assertEqual(fakelibvirt.VIR_DOMAIN_RUNNING, domain.info()[0])
         self.assertEqual(1, domain.isPersistent())
         self.assertEqual({}, domain.blockJobInfo('vda', 0))
+        # The glance fixture has the image the API made active: nothing
+        # unfinished to delete.
+        self.assertEqual([['crash-snapshot', 'active']],
+                         self.image_rows(server['id']))
         self.assertEqual(
             {'action': 'createImage',
              'events': [['compute_snapshot_instance', 'Success'],
