@@ -59,6 +59,8 @@ import datetime
 
 from oslo_utils import timeutils
 
+from nova_recover.recovery import registry
+
 PREFIX = 'compute_'
 
 # [recover] queued_request_grace's default (nova_recover/conf.py).
@@ -89,97 +91,17 @@ Operation = collections.namedtuple(
     'Operation', ['actions', 'methods', 'api', 'checked'])
 
 
-def _api(actions, methods):
-    """A state the API sets before casting, checked by start-up."""
-    return Operation(tuple(actions), tuple(methods), True, True)
-
-
-def _compute(actions, methods):
-    """A state only nova-compute sets: the request reached the host."""
-    return Operation(tuple(actions), tuple(methods), False, False)
-
-
-# task_state -> the instance actions its request records and the compute
-# manager methods whose event shows that it reached a host. The API-set
-# rows are a copy of nova_recover evidence.API_SET and the compute-set
-# rows of its REACHED (methods), kept as data so that the audit does not
-# import the recovery mechanism; test_verdict checks that they agree. The
+# task_state -> the instance actions its request records, the compute
+# manager methods whose event shows that it reached a host, whether it is
+# saved before a cast (the request may be queued) and whether start-up
+# asks for that event before it recovers. Derived from the recovery's own
+# registry, which is plain data: the audit does not import nova. The
 # actions of compute-set rows name the request that led to the state:
 # events are only read from that action and the later ones.
 OPERATIONS = {
-    'image_snapshot_pending': _api(['createImage'], ['snapshot_instance']),
-    'image_backup': _api(['createBackup'], ['backup_instance']),
-    'pausing': _api(['pause'], ['pause_instance']),
-    'unpausing': _api(['unpause'], ['unpause_instance']),
-    'suspending': _api(['suspend'], ['suspend_instance']),
-    'resuming': _api(['resume'], ['resume_instance']),
-    # finish_revert_resize of a stopped server saves powering-off under
-    # revertResize; the conductor unshelves a shelved (not offloaded)
-    # server by saving powering-on under unshelve.
-    'powering-off': _api(['stop', 'revertResize'],
-                         ['stop_instance', 'finish_revert_resize',
-                          'finish_revert_snapshot_based_resize_at_'
-                          'source']),
-    'powering-on': _api(['start', 'unshelve'], ['start_instance']),
-    'rebooting': _api(['reboot'], ['reboot_instance']),
-    'rebooting_hard': _api(['reboot'], ['reboot_instance']),
-    'rebuilding': _api(['rebuild', 'evacuate'], ['rebuild_instance']),
-    'rescuing': _api(['rescue'], ['rescue_instance']),
-    'unrescuing': _api(['unrescue'], ['unrescue_instance']),
-    'shelving': _api(['shelve'],
-                     ['shelve_instance', 'shelve_offload_instance']),
-    'shelving_offloading': _api(['shelveOffload', 'shelve'],
-                                ['shelve_offload_instance',
-                                 'shelve_instance']),
-    'unshelving': _api(['unshelve'], ['unshelve_instance']),
-    'resize_prep': _api(['resize', 'migrate'],
-                        ['prep_resize', 'resize_instance',
-                         'prep_snapshot_based_resize_at_dest',
-                         'prep_snapshot_based_resize_at_source']),
-    # Saved by the source, with the host already the destination, before
-    # it casts finish_resize there.
-    'resize_migrated': _api(['resize', 'migrate'], ['finish_resize']),
-    'resize_reverting': _api(['revertResize'],
-                             ['revert_resize', 'finish_revert_resize',
-                              'revert_snapshot_based_resize_at_dest',
-                              'finish_revert_snapshot_based_resize_at_'
-                              'source']),
-    'updating_password': _api(['changePassword'], ['set_admin_password']),
-    'soft-deleting': _api(['delete'], ['soft_delete_instance']),
-    'restoring': _api(['restore'], ['restore_instance']),
-    'migrating': _api(['live-migration'], ['live_migration']),
-    # Set by the conductor or the API before a cast too, but start-up
-    # does not wait for these: a build is never retried and a delete is
-    # finished whatever its request did (coverage.NOT_CHECKED).
-    'scheduling': Operation(('create',), ('_do_build_and_run_instance',),
-                            True, False),
-    'deleting': Operation(('delete',), ('terminate_instance',), True, False),
-    'block_device_mapping': _compute(['create'],
-                                     ['_do_build_and_run_instance']),
-    'networking': _compute(['create'], ['_do_build_and_run_instance']),
-    'spawning': _compute(['create', 'unshelve'],
-                         ['_do_build_and_run_instance',
-                          'unshelve_instance']),
-    'image_snapshot': _compute(['createImage'], ['snapshot_instance']),
-    'image_pending_upload': _compute(['createImage', 'createBackup'],
-                                     ['snapshot_instance',
-                                      'backup_instance']),
-    'image_uploading': _compute(['createImage', 'createBackup'],
-                                ['snapshot_instance', 'backup_instance']),
-    'reboot_pending': _compute(['reboot'], ['reboot_instance']),
-    'reboot_pending_hard': _compute(['reboot'], ['reboot_instance']),
-    'reboot_started': _compute(['reboot'], ['reboot_instance']),
-    'reboot_started_hard': _compute(['reboot'], ['reboot_instance']),
-    'rebuild_block_device_mapping': _compute(['rebuild', 'evacuate'],
-                                             ['rebuild_instance']),
-    'rebuild_spawning': _compute(['rebuild', 'evacuate'],
-                                 ['rebuild_instance']),
-    'shelving_image_pending_upload': _compute(['shelve'],
-                                              ['shelve_instance']),
-    'shelving_image_uploading': _compute(['shelve'], ['shelve_instance']),
-    'resize_migrating': _compute(['resize', 'migrate'],
-                                 ['resize_instance']),
-    'resize_finish': _compute(['resize', 'migrate'], ['finish_resize']),
+    state.name: Operation(state.actions, state.methods,
+                          state.saved_before_cast, state.checked)
+    for state in registry.TASK_STATES if state.set_by
 }
 
 

@@ -35,6 +35,8 @@ from nova import exception
 from nova.i18n import _
 from nova import objects
 
+from nova_recover.recovery import registry
+
 LOG = logging.getLogger(__name__)
 
 HANDLED = 'handled'
@@ -57,50 +59,8 @@ _NOTES = '_nova_recover_notes'
 
 # The operation a task_state belongs to, as an operator would name it in
 # an instance fault.
-OPERATIONS = {
-    task_states.SCHEDULING: 'build',
-    task_states.BLOCK_DEVICE_MAPPING: 'build',
-    task_states.NETWORKING: 'build',
-    task_states.SPAWNING: 'build',
-    task_states.DELETING: 'delete',
-    task_states.SOFT_DELETING: 'soft delete',
-    task_states.RESTORING: 'restore',
-    task_states.IMAGE_SNAPSHOT_PENDING: 'snapshot',
-    task_states.IMAGE_SNAPSHOT: 'snapshot',
-    task_states.IMAGE_PENDING_UPLOAD: 'snapshot',
-    task_states.IMAGE_UPLOADING: 'snapshot',
-    task_states.IMAGE_BACKUP: 'backup',
-    task_states.REBOOTING: 'reboot',
-    task_states.REBOOT_PENDING: 'reboot',
-    task_states.REBOOT_STARTED: 'reboot',
-    task_states.REBOOTING_HARD: 'hard reboot',
-    task_states.REBOOT_PENDING_HARD: 'hard reboot',
-    task_states.REBOOT_STARTED_HARD: 'hard reboot',
-    task_states.POWERING_OFF: 'stop',
-    task_states.POWERING_ON: 'start',
-    task_states.PAUSING: 'pause',
-    task_states.UNPAUSING: 'unpause',
-    task_states.SUSPENDING: 'suspend',
-    task_states.RESUMING: 'resume',
-    task_states.RESCUING: 'rescue',
-    task_states.UNRESCUING: 'unrescue',
-    task_states.REBUILDING: 'rebuild',
-    task_states.REBUILD_BLOCK_DEVICE_MAPPING: 'rebuild',
-    task_states.REBUILD_SPAWNING: 'rebuild',
-    task_states.SHELVING: 'shelve',
-    task_states.SHELVING_IMAGE_PENDING_UPLOAD: 'shelve',
-    task_states.SHELVING_IMAGE_UPLOADING: 'shelve',
-    task_states.SHELVING_OFFLOADING: 'shelve offload',
-    task_states.UNSHELVING: 'unshelve',
-    task_states.RESIZE_PREP: 'resize',
-    task_states.RESIZE_MIGRATING: 'resize',
-    task_states.RESIZE_MIGRATED: 'resize',
-    task_states.RESIZE_FINISH: 'resize',
-    task_states.RESIZE_REVERTING: 'resize revert',
-    task_states.RESIZE_CONFIRMING: 'resize confirm',
-    task_states.MIGRATING: 'live migration',
-    task_states.UPDATING_PASSWORD: 'password update',
-}
+OPERATIONS = {state.name: state.operation
+              for state in registry.TASK_STATES}
 
 # The vm_state that a guest in each power state shows, for rules that
 # settle an instance from what the hypervisor reports. A guest that is not

@@ -62,135 +62,43 @@ from nova.compute import task_states
 from nova.compute import vm_states
 from nova import objects
 
+from nova_recover.recovery import registry
+
 LOG = logging.getLogger(__name__)
 
 Operation = collections.namedtuple('Operation', ['actions', 'methods'])
 
 # task_state saved before a cast to this host -> (instance actions that
 # request records, compute manager methods whose wrap_instance_event
-# proves it reached a host). Checked against nova 34.0.0;
-# doc/source/evidence.rst carries the same table with the reasons.
-API_SET = {
-    task_states.IMAGE_SNAPSHOT_PENDING: Operation(
-        (actions.CREATE_IMAGE,), ('snapshot_instance',)),
-    task_states.IMAGE_BACKUP: Operation(
-        (actions.BACKUP,), ('backup_instance',)),
-    task_states.PAUSING: Operation((actions.PAUSE,), ('pause_instance',)),
-    task_states.UNPAUSING: Operation(
-        (actions.UNPAUSE,), ('unpause_instance',)),
-    task_states.SUSPENDING: Operation(
-        (actions.SUSPEND,), ('suspend_instance',)),
-    task_states.RESUMING: Operation((actions.RESUME,), ('resume_instance',)),
-    # finish_revert_resize of a stopped server saves POWERING_OFF under
-    # the revertResize action and stops the guest itself.
-    task_states.POWERING_OFF: Operation(
-        (actions.STOP, actions.REVERT_RESIZE),
-        ('stop_instance', 'finish_revert_resize',
-         'finish_revert_snapshot_based_resize_at_source')),
-    # The conductor unshelves a SHELVED (not offloaded) server by saving
-    # POWERING_ON under the unshelve action and casting start_instance.
-    task_states.POWERING_ON: Operation(
-        (actions.START, actions.UNSHELVE), ('start_instance',)),
-    task_states.REBOOTING: Operation((actions.REBOOT,), ('reboot_instance',)),
-    task_states.REBOOTING_HARD: Operation(
-        (actions.REBOOT,), ('reboot_instance',)),
-    # An evacuation runs rebuild_instance on the destination, so its event
-    # never names this (source) host: the instance is left to it.
-    task_states.REBUILDING: Operation(
-        (actions.REBUILD, actions.EVACUATE), ('rebuild_instance',)),
-    task_states.RESCUING: Operation((actions.RESCUE,), ('rescue_instance',)),
-    task_states.UNRESCUING: Operation(
-        (actions.UNRESCUE,), ('unrescue_instance',)),
-    # The API casts shelve_offload_instance straight away for a
-    # volume-backed server, still under SHELVING.
-    task_states.SHELVING: Operation(
-        (actions.SHELVE,), ('shelve_instance', 'shelve_offload_instance')),
-    # The API sets it for shelveOffload; shelve_instance sets it itself
-    # when shelved_offload_time is 0, under the shelve action.
-    task_states.SHELVING_OFFLOADING: Operation(
-        (actions.SHELVE_OFFLOAD, actions.SHELVE),
-        ('shelve_offload_instance', 'shelve_instance')),
-    task_states.UNSHELVING: Operation(
-        (actions.UNSHELVE,), ('unshelve_instance',)),
-    # prep_resize runs on the destination, resize_instance on the source
-    # (this host, as instance.host is still the source under RESIZE_PREP).
-    # Only an event on this host counts, so a resize to another host is
-    # ours once its source step started here; a same-host resize shows
-    # prep_resize here.
-    task_states.RESIZE_PREP: Operation(
-        (actions.RESIZE, actions.MIGRATE),
-        ('prep_resize', 'resize_instance',
-         'prep_snapshot_based_resize_at_dest',
-         'prep_snapshot_based_resize_at_source')),
-    # The source saves it, with instance.host already the destination,
-    # just before it casts finish_resize there: at the destination's
-    # start-up that cast may still be queued.
-    task_states.RESIZE_MIGRATED: Operation(
-        (actions.RESIZE, actions.MIGRATE), ('finish_resize',)),
-    task_states.RESIZE_REVERTING: Operation(
-        (actions.REVERT_RESIZE,),
-        ('revert_resize', 'finish_revert_resize',
-         'revert_snapshot_based_resize_at_dest',
-         'finish_revert_snapshot_based_resize_at_source')),
-    task_states.UPDATING_PASSWORD: Operation(
-        (actions.CHANGE_PASSWORD,), ('set_admin_password',)),
-    # api.soft_delete goes through api._delete, which records 'delete'.
-    task_states.SOFT_DELETING: Operation(
-        (actions.DELETE,), ('soft_delete_instance',)),
-    task_states.RESTORING: Operation(
-        (actions.RESTORE,), ('restore_instance',)),
-    task_states.MIGRATING: Operation(
-        (actions.LIVE_MIGRATION,), ('live_migration',)),
-}
+# proves it reached a host). registry.py holds the reasons, and
+# doc/source/coverage.rst shows the table.
+API_SET = {state.name: Operation(state.actions, state.methods)
+           for state in registry.TASK_STATES if state.checked}
 
 # Requests that nova-api casts without saving any task_state, by the
 # manager method that runs them. confirmResize leaves the server RESIZED
-# with no task (RESIZE_CONFIRMING is never saved by nova 34) and only the
+# with no task (nova 34 never saves RESIZE_CONFIRMING) and only the
 # migration's 'confirming' status shows the request; start-up finds those
 # by their migration (rules/resize.py) and asks here whether the confirm
 # reached this host.
+_CONFIRMING = registry.BY_NAME[task_states.RESIZE_CONFIRMING]
 UNSHOWN = {
-    'confirm_resize': Operation(
-        (actions.CONFIRM_RESIZE,), ('confirm_resize',)),
+    'confirm_resize': Operation(_CONFIRMING.actions, _CONFIRMING.methods),
 }
 
-# States only nova-compute sets (or, for DELETING, that start-up always
-# finishes): reached by definition. The methods name the events that an
-# interrupted run left open, so close_interrupted can finish them.
-REACHED = {
-    task_states.SCHEDULING: ('_do_build_and_run_instance',),
-    task_states.BLOCK_DEVICE_MAPPING: ('_do_build_and_run_instance',),
-    task_states.NETWORKING: ('_do_build_and_run_instance',),
-    # unshelve_instance spawns an offloaded server under SPAWNING too.
-    task_states.SPAWNING: ('_do_build_and_run_instance',
-                           'unshelve_instance'),
-    task_states.DELETING: ('terminate_instance',),
-    task_states.IMAGE_SNAPSHOT: ('snapshot_instance',),
-    task_states.IMAGE_PENDING_UPLOAD: ('snapshot_instance',
-                                       'backup_instance'),
-    task_states.IMAGE_UPLOADING: ('snapshot_instance', 'backup_instance'),
-    task_states.REBOOT_PENDING: ('reboot_instance',),
-    task_states.REBOOT_PENDING_HARD: ('reboot_instance',),
-    task_states.REBOOT_STARTED: ('reboot_instance',),
-    task_states.REBOOT_STARTED_HARD: ('reboot_instance',),
-    task_states.REBUILD_BLOCK_DEVICE_MAPPING: ('rebuild_instance',),
-    task_states.REBUILD_SPAWNING: ('rebuild_instance',),
-    task_states.SHELVING_IMAGE_PENDING_UPLOAD: ('shelve_instance',),
-    task_states.SHELVING_IMAGE_UPLOADING: ('shelve_instance',),
-    task_states.RESIZE_MIGRATING: ('resize_instance',),
-    task_states.RESIZE_FINISH: ('finish_resize',),
-}
+# States that only nova-compute saves (or, for DELETING and SCHEDULING,
+# that start-up recovers whatever their request did): reached by
+# definition. The methods name the events that an interrupted run left
+# open, so close_interrupted can finish them.
+REACHED = {state.name: state.methods for state in registry.TASK_STATES
+           if state.set_by and not state.checked}
 
 # Manager methods that end by casting the operation's next step to a
 # compute (or whose caller, the conductor, then runs it elsewhere), with
 # the task state unchanged: their finished event is a hand-off, not a
 # death.
-HANDS_ON = frozenset([
-    'prep_resize',
-    'revert_resize',
-    'prep_snapshot_based_resize_at_dest',
-    'revert_snapshot_based_resize_at_dest',
-])
+HANDS_ON = frozenset(method for state in registry.TASK_STATES
+                     for method in state.hands_on)
 SUCCESS = 'Success'
 
 PREFIX = 'compute_'

@@ -13,7 +13,8 @@
 """The policy: one module per recovered operation.
 
 Each module opens with the upstream change it mirrors (or says that it
-goes beyond the blueprint), lists the task states it owns in STATES and
+goes beyond the blueprint), takes the task states it owns (STATES) from
+the task-state registry (nova_recover.recovery.registry) and
 exposes ``owns(instance)`` and ``recover(manager, context, instance)``.
 The engine (nova_recover.recovery.engine) decides the order they are
 asked in; a rule never imports the engine, the evidence or the sweep.

@@ -39,13 +39,11 @@ from nova.compute import task_states
 from nova.compute import vm_states
 
 from nova_recover.recovery import base
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = frozenset([task_states.SCHEDULING,
-                    task_states.BLOCK_DEVICE_MAPPING,
-                    task_states.NETWORKING,
-                    task_states.SPAWNING])
+STATES = registry.owned_by('build')
 # Owned whatever the task_state (but DELETING), as the engine's index says.
 OWNED_VM_STATES = frozenset([vm_states.BUILDING])
 

@@ -34,16 +34,16 @@ delete that the user asked for.
 
 from oslo_log import log as logging
 
-from nova.compute import task_states
 from nova.compute import vm_states
 from nova import objects
 
 from nova_recover.recovery import base
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
 
-STATES = frozenset([task_states.DELETING])
+STATES = registry.owned_by('deleting')
 # A row whose delete got as far as vm_state DELETED, whatever its task.
 OWNED_VM_STATES = frozenset([vm_states.DELETED])
 

@@ -69,12 +69,13 @@ from nova.compute import vm_states
 from nova_recover.recovery import base
 from nova_recover.recovery import glance_cleanup
 from nova_recover.recovery import guest_facts
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = frozenset([task_states.IMAGE_PENDING_UPLOAD,
-                    task_states.IMAGE_UPLOADING,
-                    task_states.IMAGE_BACKUP])
+STATES = registry.owned_by('image')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 
 # What a guest that a cold snapshot shut off reports.
 COLD = frozenset([power_state.SHUTDOWN, power_state.CRASHED])

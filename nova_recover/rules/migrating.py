@@ -46,10 +46,13 @@ from nova.compute import vm_states
 from nova import objects
 
 from nova_recover.recovery import base
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = frozenset([task_states.MIGRATING])
+STATES = registry.owned_by('migrating')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 TERMINAL = frozenset(['completed', 'error', 'failed', 'cancelled', 'done',
                       'confirmed', 'reverted'])
 

@@ -29,11 +29,14 @@ from oslo_log import log as logging
 from nova.compute import task_states
 
 from nova_recover.recovery import base
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
 
-STATES = frozenset([task_states.UPDATING_PASSWORD])
+STATES = registry.owned_by('password')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 
 
 def owns(instance):

@@ -60,11 +60,13 @@ from nova.compute import task_states
 from nova.compute import vm_states
 
 from nova_recover.recovery import base
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = frozenset([task_states.PAUSING, task_states.UNPAUSING,
-                    task_states.SUSPENDING, task_states.RESUMING])
+STATES = registry.owned_by('pause')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 
 # By task_state: the guest power states that show the request did not
 # take effect, the manager method that re-runs it and its action.

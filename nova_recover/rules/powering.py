@@ -47,10 +47,13 @@ from nova.compute import vm_states
 
 from nova_recover.recovery import base
 from nova_recover.recovery import glance_cleanup
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = frozenset([task_states.POWERING_OFF, task_states.POWERING_ON])
+STATES = registry.owned_by('powering')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 
 # Power states in which nova-compute itself treats a guest as off.
 OFF = frozenset([power_state.NOSTATE, power_state.SHUTDOWN,

@@ -56,6 +56,7 @@ from nova.compute import utils as compute_utils
 from nova.compute import vm_states
 
 from nova_recover.recovery import base
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
@@ -68,7 +69,9 @@ PENDING = frozenset([task_states.REBOOT_PENDING,
 # Saved by reboot_instance just before it calls the driver.
 STARTED = frozenset([task_states.REBOOT_STARTED,
                      task_states.REBOOT_STARTED_HARD])
-STATES = REQUESTED | PENDING | STARTED
+STATES = registry.owned_by('reboot')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 
 
 def owns(instance):

@@ -38,19 +38,19 @@ admin can evacuate again.
 
 from oslo_log import log as logging
 
-from nova.compute import task_states
 from nova.compute import vm_states
 from nova import exception
 from nova.i18n import _
 from nova import objects
 
 from nova_recover.recovery import base
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = frozenset([task_states.REBUILDING,
-                    task_states.REBUILD_BLOCK_DEVICE_MAPPING,
-                    task_states.REBUILD_SPAWNING])
+STATES = registry.owned_by('rebuild')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 
 VM_STATES = frozenset([vm_states.ACTIVE, vm_states.STOPPED, vm_states.ERROR])
 

@@ -48,15 +48,17 @@ as it is for the operator.
 from oslo_log import log as logging
 
 from nova.compute import power_state
-from nova.compute import task_states
 from nova.compute import vm_states
 
 from nova_recover.recovery import base
 from nova_recover.recovery import guest_facts
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = frozenset([task_states.RESCUING, task_states.UNRESCUING])
+STATES = registry.owned_by('rescue')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 
 
 def owns(instance):

@@ -75,15 +75,13 @@ from nova import objects
 
 from nova_recover.recovery import base
 from nova_recover.recovery import guest_facts
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = frozenset([task_states.RESIZE_PREP,
-                    task_states.RESIZE_MIGRATING,
-                    task_states.RESIZE_MIGRATED,
-                    task_states.RESIZE_FINISH,
-                    task_states.RESIZE_REVERTING,
-                    task_states.RESIZE_CONFIRMING])
+STATES = registry.owned_by('resize')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 # Past driver.migrate_disk_and_power_off: the old guest was touched.
 GUEST_TOUCHED = frozenset([task_states.RESIZE_MIGRATING,
                            task_states.RESIZE_MIGRATED,

@@ -78,6 +78,7 @@ from nova import objects
 
 from nova_recover.recovery import base
 from nova_recover.recovery import glance_cleanup
+from nova_recover.recovery import registry
 
 CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
@@ -89,9 +90,9 @@ SHELVING = frozenset([task_states.SHELVING,
                       task_states.SHELVING_IMAGE_PENDING_UPLOAD,
                       task_states.SHELVING_IMAGE_UPLOADING])
 # SPAWNING is owned only on a SHELVED_OFFLOADED instance (see owns()).
-STATES = SHELVING | frozenset([task_states.SHELVING_OFFLOADING,
-                               task_states.UNSHELVING,
-                               task_states.SPAWNING])
+STATES = registry.owned_by('shelve')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 SHELVED = frozenset([vm_states.SHELVED, vm_states.SHELVED_OFFLOADED])
 
 

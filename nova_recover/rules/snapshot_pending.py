@@ -38,14 +38,15 @@ image.clear): that Success is otherwise the snapshot's only trace.
 
 from oslo_log import log as logging
 
-from nova.compute import task_states
 
+from nova_recover.recovery import registry
 from nova_recover.rules import image
 
 LOG = logging.getLogger(__name__)
 
-STATES = frozenset([task_states.IMAGE_SNAPSHOT_PENDING,
-                    task_states.IMAGE_SNAPSHOT])
+STATES = registry.owned_by('snapshot_pending')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 
 
 def owns(instance):

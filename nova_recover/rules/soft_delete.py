@@ -36,10 +36,13 @@ from nova.compute import instance_actions
 from nova.compute import task_states
 
 from nova_recover.recovery import base
+from nova_recover.recovery import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = frozenset([task_states.SOFT_DELETING, task_states.RESTORING])
+STATES = registry.owned_by('soft_delete')
+# No vm_state is this rule's whatever the task state.
+OWNED_VM_STATES = frozenset()
 
 
 def owns(instance):

@@ -28,6 +28,7 @@ from nova import test
 from nova_recover import coverage
 from nova_recover.recovery import engine
 from nova_recover.recovery import evidence
+from nova_recover.recovery import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
@@ -159,16 +160,19 @@ class CoverageTestCase(test.NoDBTestCase):
         states = coverage.installed_task_states()
         for state in coverage.API_SET:
             self.assertIn(state, states)
-        self.assertEqual(coverage.API, coverage.set_by(task_states.DELETING))
-        self.assertEqual(coverage.COMPUTE,
+        self.assertEqual('API', coverage.set_by(task_states.DELETING))
+        self.assertEqual('this compute',
                          coverage.set_by(task_states.SPAWNING))
+        self.assertEqual('never saved',
+                         coverage.set_by(task_states.RESIZE_CONFIRMING))
 
     def test_evidence_checks_only_api_set_states(self):
         # A compute-set state has no queued request to wait for, unless
         # it is saved just before a cast to this host.
         for state in evidence.API_SET:
-            self.assertIn(coverage.set_by(state),
-                          (coverage.API, coverage.COMPUTE_THEN_CAST), state)
+            self.assertTrue(registry.BY_NAME[state].saved_before_cast,
+                            state)
+            self.assertNotEqual('this compute', coverage.set_by(state))
 
     def test_unchecked_api_set_states_are_documented(self):
         unchecked = coverage.API_SET - set(evidence.API_SET)
@@ -186,6 +190,16 @@ class CoverageTestCase(test.NoDBTestCase):
         rows = coverage.table()
         self.assertEqual(coverage.installed_task_states(),
                          [row.task_state for row in rows])
+
+    def test_registry_owners_are_the_rules_that_declare_the_state(self):
+        names = [coverage.rule_name(rule) for rule in engine.RULES]
+        for state in registry.TASK_STATES:
+            self.assertTrue(state.rules, state.name)
+            self.assertEqual(
+                [coverage.rule_name(rule)
+                 for rule in coverage.owners(state.name)],
+                [name for name in names if name in state.rules],
+                state.name)
 
     def test_doc_is_up_to_date(self):
         generator = _load_generator()

@@ -111,6 +111,7 @@ class LayoutTestCase(test.NoDBTestCase):
 
     def test_rules_import_no_mechanism_but_the_shared_helpers(self):
         allowed = {'nova_recover.recovery.base',
+                   'nova_recover.recovery.registry',
                    'nova_recover.recovery.glance_cleanup',
                    'nova_recover.recovery.guest_facts'}
         for name, deps in self.deps.items():

@@ -10,15 +10,11 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-import inspect
-import os
-import re
 from unittest import mock
 
 import oslo_messaging as messaging
 from oslo_utils import uuidutils
 
-from nova.compute import api as compute_api
 from nova.compute import instance_actions
 from nova.compute import manager as compute_manager
 from nova.compute import task_states
@@ -32,12 +28,12 @@ from nova.tests import fixtures as nova_fixtures
 
 from nova_recover.recovery import evidence
 from nova_recover.recovery import read_ahead
+from nova_recover.recovery import registry
 from nova_recover.tests import fixtures as recover_fixtures
 
 HOST = 'host1'
 # Saved by the source nova-compute just before it casts to the
 # destination, which instance.host already names.
-CAST_BY_COMPUTE = frozenset([task_states.RESIZE_MIGRATED])
 # An action that a compute manager method runs for, so its events are
 # read and it counts toward MAX_ACTIONS (unlike lock and unlock).
 COMPUTE_ACTION = instance_actions.ATTACH_INTERFACE
@@ -891,58 +887,30 @@ class UnshownRequestTestCase(EvidenceBase):
         self.assertEqual('Error', event.result)
 
 
-class TableTestCase(test.NoDBTestCase):
-    """The table matches the nova it runs on."""
+class RegistryTablesTestCase(test.NoDBTestCase):
+    """The tables the evidence reads are the registry, split its way."""
 
-    def test_every_state_the_api_sets_is_in_the_table(self):
-        source = inspect.getsource(compute_api)
-        found = set(re.findall(r'task_state\s*=\s*task_states\.(\w+)',
-                               source))
-        # ALLOW_REBOOT is a list of allowed states in a decorator.
-        api_set = {getattr(task_states, name) for name in found
-                   if name != 'ALLOW_REBOOT'}
-        # SCHEDULING belongs to a build (vm_state BUILDING, reached) and
-        # DELETING is always finished at start-up, as stock nova does.
-        api_set -= {task_states.SCHEDULING, task_states.DELETING}
-        api_set |= CAST_BY_COMPUTE
-        self.assertEqual(set(), api_set - set(evidence.API_SET))
-        self.assertEqual(set(), set(evidence.API_SET) - api_set)
+    def test_evidence_asks_for_every_checked_state_only(self):
+        self.assertEqual(
+            {state.name: (state.actions, state.methods)
+             for state in registry.TASK_STATES if state.checked},
+            {name: tuple(op) for name, op in evidence.API_SET.items()})
 
-    def test_action_names_are_nova_actions(self):
-        known = {value for name, value in vars(instance_actions).items()
-                 if name.isupper() and isinstance(value, str)}
-        for state, op in evidence.API_SET.items():
-            self.assertTrue(op.actions, state)
-            self.assertEqual(set(), set(op.actions) - known, state)
-
-    def test_methods_record_compute_events(self):
-        source = inspect.getsource(compute_manager.ComputeManager)
-        methods = set()
-        for op in evidence.API_SET.values():
-            methods.update(op.methods)
-        for names in evidence.REACHED.values():
-            methods.update(names)
-        for method in methods:
-            match = re.search(
-                r'((?:    @[^\n]*\n)+)    def %s\(' % re.escape(method),
-                source)
-            self.assertIsNotNone(match, method)
-            self.assertIn("wrap_instance_event(prefix='compute')",
-                          match.group(1), method)
-
-    def test_no_state_is_both_api_set_and_reached(self):
+    def test_reached_states_are_the_saved_unchecked_ones(self):
         self.assertEqual(set(), set(evidence.API_SET) & set(evidence.REACHED))
+        self.assertEqual(
+            {state.name for state in registry.TASK_STATES if state.set_by},
+            set(evidence.API_SET) | set(evidence.REACHED))
 
-    def test_doc_table_matches_code(self):
-        top = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..')
-        doc = os.path.join(top, 'doc', 'source', 'evidence.rst')
-        if not os.path.exists(doc):
-            doc = os.path.join(top, 'doc', 'evidence.rst')
-        with open(doc) as f:
-            text = f.read()
-        for state, op in evidence.API_SET.items():
-            row = [line for line in text.splitlines()
-                   if line.startswith('| ``%s``' % state)]
-            self.assertEqual(1, len(row), state)
-            for name in op.actions + op.methods:
-                self.assertIn(name, row[0], state)
+    def test_hand_offs(self):
+        self.assertEqual(
+            frozenset(['prep_resize', 'revert_resize',
+                       'prep_snapshot_based_resize_at_dest',
+                       'revert_snapshot_based_resize_at_dest']),
+            evidence.HANDS_ON)
+
+    def test_confirm_reads_the_never_saved_confirming_state(self):
+        state = registry.BY_NAME[task_states.RESIZE_CONFIRMING]
+        self.assertEqual((), state.set_by)
+        self.assertEqual((state.actions, state.methods),
+                         tuple(evidence.UNSHOWN['confirm_resize']))
