@@ -83,8 +83,10 @@ SERIES = [
 
 # Fixed so that regenerating is byte-stable; bump LAST_UPDATE by hand
 # when the series changes meaningfully.
-AUTHOR_NAME = 'nova-recover developers'
-AUTHOR_EMAIL = 'dev@nova-recover.invalid'
+# The identity the project's own commits carry, so that a question about
+# a patch reaches the people who answer for the code.
+AUTHOR_NAME = 'Seed 29edaf8a maintainers'
+AUTHOR_EMAIL = 'maintainers@users.noreply.r-seed-29edaf8a.example'
 LAST_UPDATE = '2026-12-03'
 GIT_DATE = LAST_UPDATE + 'T12:00:00+0000'
 
@@ -1397,21 +1399,22 @@ def docstring_parts(path):
     paragraphs = [p.strip() for p in doc.split('\n\n') if p.strip()]
     summary = paragraphs[0]
     mirrors = [p for p in paragraphs if p.startswith('Mirrors')]
+    subject = ' '.join(summary.split()).rstrip('.')
     if not mirrors:
         if not any(p.startswith(('Beyond', 'Related upstream'))
                    for p in paragraphs):
             raise GenError('%s: no "Mirrors ...", "Beyond ..." or "Related '
                            'upstream: ..." paragraph in the docstring'
                            % path)
-        subject = ' '.join(summary.split()).rstrip('.')
         return subject, summary, None, paragraphs[1:]
     origin = ' '.join(mirrors[0].split())
-    match = re.match(r'Mirrors "([^"]+)"', origin)
-    if not match:
+    if not re.match(r'Mirrors "([^"]+)"', origin):
         raise GenError('%s: the "Mirrors" paragraph quotes no subject'
                        % path)
+    # The subject says what this patch does; the upstream change it
+    # continues is named in the header (Origin), never posed as.
     rest = [p for p in paragraphs[1:] if p is not mirrors[0]]
-    return match.group(1), summary, origin[len('Mirrors '):], rest
+    return subject, summary, origin[len('Mirrors '):], rest
 
 
 def dep3_field(name, paragraphs):
@@ -1507,15 +1510,19 @@ class Patch(object):
                   'Author: %s <%s>' % (AUTHOR_NAME, AUTHOR_EMAIL)]
         if self.origin is None:
             # Our own change, no upstream counterpart (the description
-            # says so); not proposed upstream.
-            fields += ['Origin: vendor', 'Forwarded: no']
+            # says so).
+            fields.append('Origin: vendor')
         else:
+            # Ours too: the upstream change it continues was written for
+            # the nova of 2014, and is named so that nobody takes this
+            # patch for a backport of it.
             fields.append(dep3_field(
-                'Origin', ['vendor, mirrors upstream ' + self.origin]))
+                'Origin', ['vendor, continues upstream ' + self.origin]))
             for bug in upstream_refs(self.origin).bugs:
                 fields.append('Bug: https://bugs.launchpad.net/nova/+bug/%s'
                               % bug)
-            fields.append('Forwarded: not-needed')
+        # A behaviour change that nova has not been asked to take.
+        fields.append('Forwarded: no')
         fields.append('Last-Update: %s' % LAST_UPDATE)
         return '\n'.join([self.subject, ''] + fields + [''])
 
@@ -1988,10 +1995,11 @@ REVIEW_HEAD = """\
 Patch review
 ============
 
-One row per patch of ``patches/``, in series order. *Mirrors* names the
-upstream change a patch corresponds to (subject, Change-Id, Gerrit
-review); the code is this project's, written for nova 34, so every
-``Origin:`` is ``vendor``. *Lines* counts added plus removed lines,
+One row per patch of ``patches/``, in series order. *Continues* names
+the upstream change of the 2013 blueprint that a patch carries on
+(subject, Change-Id, Gerrit review); the code is this project's, written
+for nova 34, so every ``Origin:`` is ``vendor`` and every subject says
+what the patch itself does. *Lines* counts added plus removed lines,
 tests included. *Drop alone* says whether the patch can be left out
 by deleting its line from ``SERIES`` in ``tools/gen_patches.py`` and
 regenerating (the generated patches themselves all touch
@@ -2069,7 +2077,7 @@ def review_doc(patches):
     out.append('.. list-table::\n'
                '   :header-rows: 1\n'
                '   :widths: 14 16 26 5 25 14\n\n')
-    header = ['Patch', 'Mirrors', 'What it changes in nova', 'Lines',
+    header = ['Patch', 'Continues', 'What it changes in nova', 'Lines',
               'How it differs from the original, and why', 'Drop alone']
     for row in [header] + review_rows(patches):
         for i, cell in enumerate(row):
