@@ -47,7 +47,7 @@ RecoverLost = typing.Callable[
 
 @typing.runtime_checkable
 class Rule(typing.Protocol):
-    """A start-up recovery rule: nova_recover/rules/<name>.py.
+    """A start-up recovery rule: a module listed in engine.RULES.
 
     A rule owns some transitional states and knows how to settle an
     instance that a dead nova-compute left in one of them: finish what
@@ -147,7 +147,7 @@ class GateRequest(object):
 
 @typing.runtime_checkable
 class Gate(typing.Protocol):
-    """A gate of the engine: nova_recover/recovery/<name>.py in GATES.
+    """A gate of the engine: a module listed in engine.GATES.
 
     Gates run before any rule, in engine.GATES order, for every instance
     that start-up sees on this host, and hear how each recovery ended.
