@@ -13,9 +13,12 @@
 """The mechanism that runs the rules at nova-compute start-up.
 
 ``base`` holds what every rule shares and ``engine`` runs the rules for
-one instance. ``queued`` is the engine's gate for requests that may
-still be on the message queue: ``evidence`` tells a request that reached
-this host from one still queued, and ``sweep`` settles, later, the
-requests that never came. Imports go one way: engine -> queued -> sweep
--> evidence -> base.
+one instance; ``contracts`` says what the engine expects of a rule and
+of a gate, and ``state`` is what start-up recovery keeps on the compute
+manager. ``queued`` is the engine's gate for requests that may still be
+on the message queue: ``evidence`` tells a request that reached this
+host from one still queued, and ``sweep`` settles, later, the requests
+that never came. Imports go one way: engine -> queued -> sweep ->
+evidence -> base -> state; contracts and state import nothing of the
+package.
 """

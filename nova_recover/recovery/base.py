@@ -12,13 +12,14 @@
 
 """What every start-up recovery rule shares.
 
-A rule module exposes ``owns(instance)`` and
-``recover(manager, context, instance)``. ``recover`` returns HANDLED when
-the instance needs nothing more at start-up, or CONTINUE when the
-transitional state is cleaned and nova's own start-up path (plug VIFs,
-resume the guest) must still run. It may raise: the engine backs off on
-a lost compare-and-swap (UnexpectedTaskStateError) and turns any other
-exception into ERROR plus an instance fault.
+A rule module is a contracts.Rule: it states STATES and OWNED_VM_STATES
+and exposes ``owns(instance)`` and ``recover(manager, context,
+instance)``. ``recover`` returns HANDLED when the instance needs nothing
+more at start-up, or CONTINUE when the transitional state is cleaned and
+nova's own start-up path (plug VIFs, resume the guest) must still run.
+It may raise: the engine backs off on a lost compare-and-swap
+(UnexpectedTaskStateError) and turns any other exception into ERROR plus
+an instance fault. contracts.py says why.
 
 This module must not import nova.compute.manager: the patch series puts
 these modules under nova/compute, where the manager imports them.
@@ -36,6 +37,7 @@ from nova.i18n import _
 from nova import objects
 
 from nova_recover.recovery import registry
+from nova_recover.recovery import state
 
 LOG = logging.getLogger(__name__)
 
@@ -55,7 +57,6 @@ LOST = 'lost'
 # the owner; the gates write it there once the rule is done (see
 # tell_owner).
 SNAPSHOT_INTERRUPTED = 'snapshot-interrupted'
-_NOTES = '_nova_recover_notes'
 
 # The operation a task_state belongs to, as an operator would name it in
 # an instance fault.
@@ -183,16 +184,12 @@ def tell_owner(manager, instance, note):
     and write the note there after the rule, as they write that a request
     was lost or interrupted.
     """
-    notes = getattr(manager, _NOTES, None)
-    if notes is None:
-        notes = {}
-        setattr(manager, _NOTES, notes)
-    notes.setdefault(instance.uuid, set()).add(note)
+    state.of(manager).notes.setdefault(instance.uuid, set()).add(note)
 
 
 def take_notes(manager, instance):
     """The notes rules left for the instance, removed from the manager."""
-    notes = getattr(manager, _NOTES, None)
+    notes = state.of(manager).notes
     if not notes:
         # Most start-ups: no rule left a note, and an instance that no
         # rule touched need not even have its uuid loaded.

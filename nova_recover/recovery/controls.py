@@ -41,12 +41,11 @@ from nova.i18n import _
 
 from nova_recover import conf as recover_conf
 from nova_recover.recovery import base
+from nova_recover.recovery import state
 
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
 recover_conf.register_opts(CONF)
-
-_TALLY = '_nova_recover_tally'
 
 
 class UnknownRule(exception.NovaException):
@@ -94,31 +93,36 @@ class Tally(object):
 
 
 def tally(manager):
-    found = getattr(manager, _TALLY, None)
-    if found is None:
-        found = Tally()
-        setattr(manager, _TALLY, found)
-    return found
+    """This start-up's Tally, started at its first instance."""
+    recovery = state.of(manager)
+    if recovery.tally is None:
+        recovery.tally = Tally()
+    return recovery.tally
 
 
 def summarize(manager):
     """Log the summary line and start the next start-up's count afresh."""
     LOG.info(tally(manager).line())
-    setattr(manager, _TALLY, None)
+    state.of(manager).tally = None
 
 
-def holds(manager, context, instance, task_state, rule, default, recover):
-    """Hold back what the operator switched off or asked to see only."""
-    counts = tally(manager)
+def holds(request):
+    """Hold back what the operator switched off or asked to see only.
+
+    A contracts.Gate: request.nova_path runs nova's own start-up for what
+    is held back, as without recovery.
+    """
+    counts = tally(request.manager)
     counts.instances += 1
-    if rule is None and task_state is None:
+    rule, instance = request.rule, request.instance
+    if rule is None and request.task_state is None:
         return False
     if rule is not None and rule_name(rule) in CONF.recover.disabled_rules:
         LOG.info('start-up recovery: rule %(rule)s is disabled; nova '
                  'handles task_state %(task_state)s as without recovery',
                  {'rule': rule_name(rule), 'task_state': instance.task_state},
                  instance=instance)
-        default(context, instance)
+        request.nova_path(request.context, instance)
         return True
     if CONF.recover.dry_run:
         LOG.info('start-up recovery (dry run): rule %(rule)s would recover '
@@ -130,17 +134,18 @@ def holds(manager, context, instance, task_state, rule, default, recover):
                   'vm_state': instance.vm_state,
                   'power_state': instance.power_state}, instance=instance)
         # Then exactly what nova does without recovery.
-        default(context, instance)
+        request.nova_path(request.context, instance)
         return True
     counts.candidates += 1
     return False
 
 
-def recovered(manager, context, instance, rule, task_state, outcome):
+def recovered(request, outcome):
     """Count and log one instance that start-up recovery handled."""
-    tally(manager).outcomes[outcome] += 1
+    tally(request.manager).outcomes[outcome] += 1
+    rule, instance = request.rule, request.instance
     LOG.info('start-up recovery: rule=%(rule)s task_state=%(task_state)s '
              'outcome=%(outcome)s vm_state=%(vm_state)s',
              {'rule': rule_name(rule) if rule else 'nova',
-              'task_state': task_state, 'outcome': outcome,
+              'task_state': request.task_state, 'outcome': outcome,
               'vm_state': instance.vm_state}, instance=instance)

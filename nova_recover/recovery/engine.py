@@ -44,8 +44,10 @@ from nova.compute import vm_states
 from nova import exception
 
 from nova_recover.recovery import base
+from nova_recover.recovery import contracts
 from nova_recover.recovery import controls
 from nova_recover.recovery import queued
+from nova_recover.recovery import state
 from nova_recover.rules import build
 from nova_recover.rules import deleting
 from nova_recover.rules import image
@@ -63,14 +65,10 @@ from nova_recover.rules import soft_delete
 
 LOG = logging.getLogger(__name__)
 
-# Where the failures of nova's own start-up step wait for the end of
-# init_host (raise_start_up_failure).
-_FAILURES = '_nova_recover_nova_failures'
-
 # Asked, in order, before any rule: a gate may hold an instance back from
 # recovery (``holds``, asked of every instance with the task_state read
 # once for all), and hears of every instance recovered (``recovered``).
-# Neither may raise.
+# Neither may raise. Each is a contracts.Gate.
 GATES = (
     controls,
     queued,
@@ -92,6 +90,7 @@ RULES = (
     resize,
     migrating,
 )
+# Each of RULES is a contracts.Rule.
 
 
 def rule_for(instance):
@@ -126,10 +125,12 @@ def _index():
     if _indexed[0] is not RULES:
         by_task_state, by_vm_state = {}, {}
         for rule in RULES:
-            for state in getattr(rule, 'STATES', ()):
-                by_task_state[state] = by_task_state.get(state, ()) + (rule,)
-            for state in getattr(rule, 'OWNED_VM_STATES', ()):
-                by_vm_state[state] = by_vm_state.get(state, ()) + (rule,)
+            for task_state in rule.STATES:
+                by_task_state[task_state] = by_task_state.get(
+                    task_state, ()) + (rule,)
+            for vm_state in rule.OWNED_VM_STATES:
+                by_vm_state[vm_state] = by_vm_state.get(vm_state, ()) + (
+                    rule,)
         _indexed = (RULES, by_task_state, by_vm_state)
     return _indexed
 
@@ -149,12 +150,10 @@ def init_instance(manager, context, instance, default):
     # healthy instance's bookkeeping.
     task_state = base.field(instance, 'task_state')
     rule = _rule_for(instance, task_state, base.field(instance, 'vm_state'))
-    recover = functools.partial(recover_lost, default=default)
-    # What a gate runs to hand an instance to nova: never raises either.
-    nova_path = functools.partial(_run_default, manager, default)
+    request = _request(manager, context, instance, task_state, rule,
+                       default)
     for gate in GATES:
-        if gate.holds(manager, context, instance, task_state, rule,
-                      nova_path, recover):
+        if gate.holds(request):
             return
     if rule is None and task_state is None:
         # Nothing to recover and nothing to report: nova's own path.
@@ -162,7 +161,7 @@ def init_instance(manager, context, instance, default):
         return
     outcome = _recover(manager, context, instance, default, task_state,
                        rule)
-    _recovered(manager, context, instance, rule, task_state, outcome)
+    _recovered(request, outcome)
 
 
 def recover_lost(manager, context, instance, default):
@@ -191,7 +190,19 @@ def recover_lost(manager, context, instance, default):
         outcome = base.LOST
     else:
         outcome = base.LOST_RACE
-    _recovered(manager, context, instance, None, task_state, outcome)
+    # No rule ran: the request never did.
+    _recovered(_request(manager, context, instance, task_state, None,
+                        default), outcome)
+
+
+def _request(manager, context, instance, task_state, rule, default):
+    """What the gates are told of an instance of this host."""
+    return contracts.GateRequest(
+        manager=manager, context=context, instance=instance,
+        task_state=task_state, rule=rule,
+        # What a gate runs to hand an instance to nova: never raises.
+        nova_path=functools.partial(_run_default, manager, default),
+        recover_lost=functools.partial(recover_lost, default=default))
 
 
 # The vm_states that only say how the guest runs; the others (RESIZED,
@@ -212,10 +223,9 @@ def _vm_state_before(instance, current):
     return base.VM_STATE_OF_GUEST.get(current, vm_state)
 
 
-def _recovered(manager, context, instance, rule, task_state, outcome):
+def _recovered(request, outcome):
     for gate in GATES:
-        gate.recovered(manager, context, instance, rule, task_state,
-                       outcome)
+        gate.recovered(request, outcome)
 
 
 def check_options():
@@ -289,11 +299,7 @@ def _nova_start_up(manager, default, context, instance):
         LOG.exception("nova-compute's own start-up step failed; leaving the "
                       'instance as it is, and nova-compute will not start',
                       instance=instance)
-        failures = getattr(manager, _FAILURES, None)
-        if failures is None:
-            failures = []
-            setattr(manager, _FAILURES, failures)
-        failures.append(exc)
+        state.of(manager).failures.append(exc)
 
 
 def raise_start_up_failure(manager):
@@ -302,8 +308,8 @@ def raise_start_up_failure(manager):
     Called at the end of init_host. Raises the first failure; a second
     call has nothing left to raise.
     """
-    failures = getattr(manager, _FAILURES, None)
-    setattr(manager, _FAILURES, None)
+    recovery = state.of(manager)
+    failures, recovery.failures = recovery.failures, []
     if failures:
         LOG.error("nova-compute's own start-up step failed for %d "
                   'instance(s), which were left as they were; failing '
@@ -372,9 +378,14 @@ def _host_pass(manager, context, rule, find, recover, request=None):
                       controls.rule_name(rule))
         return
     for instance, migration in found:
-        task_state = instance.task_state
-        if controls.holds(manager, context, instance, task_state, rule,
-                          lambda context, instance: None, None):
+        # Nova's path does nothing for another host's instance, and a
+        # lost request is not this host's to settle.
+        told = contracts.GateRequest(
+            manager=manager, context=context, instance=instance,
+            task_state=instance.task_state, rule=rule,
+            nova_path=lambda context, instance: None, recover_lost=None)
+        task_state = told.task_state
+        if controls.holds(told):
             continue
         if not queued.reached_here(manager, context, instance, request):
             continue
@@ -394,7 +405,7 @@ def _host_pass(manager, context, rule, find, recover, request=None):
                        _fail(context, instance, task_state, exc))
         if outcome != base.LOST_RACE and outcome != base.FAILED:
             outcome = _settled(instance)
-        _recovered(manager, context, instance, rule, task_state, outcome)
+        _recovered(told, outcome)
         if request is not None:
             queued.close_request(manager, context, instance, request)
 

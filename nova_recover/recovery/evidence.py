@@ -63,6 +63,7 @@ from nova.compute import vm_states
 from nova import objects
 
 from nova_recover.recovery import registry
+from nova_recover.recovery import state
 
 LOG = logging.getLogger(__name__)
 
@@ -134,8 +135,6 @@ API_ONLY = frozenset([actions.LOCK, actions.UNLOCK, actions.RESET_STATE])
 # plus room for API-only ones. A full list without the request's action
 # means the request lies further back (TooFarBack), not that it has none.
 READ_LIMIT = 50
-
-_CACHE = '_nova_recover_evidence'
 
 Action = collections.namedtuple(
     'Action', ['id', 'action', 'request_id', 'start_time', 'user_id'])
@@ -320,7 +319,7 @@ def _handed_on(events):
 
 def handed_on_here(manager, instance):
     """handed_on for the instance's evidence as start-up read it."""
-    record = getattr(manager, _CACHE, {}).get(instance.uuid)
+    record = state.of(manager).evidence.get(instance.uuid)
     operation = API_SET.get(instance.task_state)
     if record is None or operation is None:
         return False
@@ -340,11 +339,8 @@ def request_time(record, operation):
 
 
 def remember(manager, record):
-    cache = getattr(manager, _CACHE, None)
-    if cache is None:
-        cache = {}
-        setattr(manager, _CACHE, cache)
-    cache[record.uuid] = record
+    """Keep the record read for the gates' notes after the recovery."""
+    state.of(manager).evidence[record.uuid] = record
 
 
 def methods_for(task_state):
@@ -374,7 +370,7 @@ def close_interrupted(manager, context, instance, task_state,
     names = {PREFIX + method for method in methods}
     if not names:
         return 0
-    record = getattr(manager, _CACHE, {}).get(instance.uuid)
+    record = state.of(manager).evidence.get(instance.uuid)
     if record is None:
         record = load(context, instance, ())
     # The evidence may have stopped reading at a re-run that an earlier
@@ -425,7 +421,7 @@ def note_lost(manager, context, instance, task_state):
     operation = API_SET.get(task_state)
     if operation is None:
         return False
-    record = getattr(manager, _CACHE, {}).get(instance.uuid)
+    record = state.of(manager).evidence.get(instance.uuid)
     if record is None:
         record = load(context, instance, ())
     action = record.latest(operation.actions)
@@ -462,7 +458,7 @@ def note_snapshot_interrupted(manager, context, instance):
     :raises Unreadable: the conductor could not be asked.
     """
     names = (actions.CREATE_IMAGE, actions.BACKUP)
-    record = getattr(manager, _CACHE, {}).get(instance.uuid)
+    record = state.of(manager).evidence.get(instance.uuid)
     if record is None or record.latest(names) is None:
         record = load(context, instance, names)
     action = record.latest(names)

@@ -42,15 +42,17 @@ from nova_recover.recovery import sweep
 LOG = logging.getLogger(__name__)
 
 
-def holds(manager, context, instance, task_state, rule, default, recover):
+def holds(request):
     """Whether the instance must be left for a request still queued.
 
-    :param recover: what the sweep calls once the request is taken as
-        lost, ``recover(manager, context, instance)``.
+    A contracts.Gate. request.recover_lost is what the sweep calls once
+    the request is taken as lost.
     """
+    manager, context, instance = (request.manager, request.context,
+                                  request.instance)
     # At the first instance of a start-up; a dictionary look-up after.
     read_ahead.start(manager, context)
-    if (task_state not in evidence.API_SET or
+    if (request.task_state not in evidence.API_SET or
             not evidence.needs_evidence(instance)):
         return False
     operation = base.operation_of(instance)
@@ -74,7 +76,7 @@ def holds(manager, context, instance, task_state, rule, default, recover):
                  'the rest on; leaving the instance to the next step',
                  {'op': operation}, instance=instance)
     elif queued:
-        sweep.watch(manager, instance, recover)
+        sweep.watch(manager, instance, request.recover_lost)
     return queued
 
 
@@ -83,7 +85,7 @@ def serving(manager):
     sweep.serving(manager)
 
 
-def recovered(manager, context, instance, rule, task_state, outcome):
+def recovered(request, outcome):
     """Let the action events tell what the restart did to the request.
 
     A request that died here has its open events finished as interrupted;
@@ -91,6 +93,9 @@ def recovered(manager, context, instance, rule, task_state, outcome):
     only trace it leaves. A failure here never undoes or blocks the
     recovery itself.
     """
+    manager, context, instance, task_state = (
+        request.manager, request.context, request.instance,
+        request.task_state)
     notes = base.take_notes(manager, instance)
     if task_state is None:
         return

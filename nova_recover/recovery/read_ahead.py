@@ -42,6 +42,7 @@ from nova import thread_pool_factory
 
 from nova_recover.recovery import base
 from nova_recover.recovery import evidence
+from nova_recover.recovery import state
 
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
@@ -50,8 +51,6 @@ CONF = nova.conf.CONF
 # hundred candidates, few enough not to crowd the conductor's workers or
 # nova's default pool.
 READERS = 4
-
-_STATE = '_nova_recover_read_ahead'
 
 
 class _Slot(object):
@@ -68,10 +67,10 @@ class _Slot(object):
 
 def start(manager, context):
     """Start reading ahead, once per start-up; never raises."""
-    if getattr(manager, _STATE, None) is not None:
+    recovery = state.of(manager)
+    if recovery.read_ahead is not None:
         return
-    slots = {}
-    setattr(manager, _STATE, slots)
+    slots = recovery.read_ahead = {}
     try:
         listed = objects.InstanceList.get_by_filters(
             context, {'host': manager.host, 'deleted': False,
@@ -116,7 +115,7 @@ def take(manager, instance):
 
     :raises evidence.TooFarBack: as evidence.load did when reading ahead.
     """
-    slots = getattr(manager, _STATE, None) or {}
+    slots = state.of(manager).read_ahead or {}
     slot = slots.pop(instance.uuid, None)
     if slot is None:
         return None

@@ -72,12 +72,12 @@ from nova_recover import conf as recover_conf
 from nova_recover.recovery import base
 from nova_recover.recovery import evidence
 from nova_recover.recovery import glance_cleanup
+from nova_recover.recovery import state
 
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
 recover_conf.register_opts(CONF)
 
-_SWEEP = '_nova_recover_sweep'
 EXPECTED_ATTRS = ['info_cache', 'metadata', 'system_metadata',
                   'numa_topology', 'flavor']
 
@@ -131,11 +131,11 @@ class Sweep(object):
 
 
 def _state(manager):
-    sweep = getattr(manager, _SWEEP, None)
-    if sweep is None:
-        sweep = Sweep(manager)
-        setattr(manager, _SWEEP, sweep)
-    return sweep
+    """The manager's Sweep, made by the first watch or serving call."""
+    recovery = state.of(manager)
+    if recovery.sweep is None:
+        recovery.sweep = Sweep(manager)
+    return recovery.sweep
 
 
 def watch(manager, instance, recover):
@@ -167,7 +167,7 @@ def serving(manager):
 
 def served(manager):
     """Seconds this service has consumed its queue, or None if not yet."""
-    sweep = getattr(manager, _SWEEP, None)
+    sweep = state.of(manager).sweep
     started = None if sweep is None else sweep.serving_started
     if started is None:
         return None
@@ -176,7 +176,7 @@ def served(manager):
 
 def stop(manager):
     """End the manager's sweep now (tests; nova's stop is noticed too)."""
-    sweep = getattr(manager, _SWEEP, None)
+    sweep = state.of(manager).sweep
     if sweep is None:
         return
     sweep.halted = True
@@ -187,7 +187,7 @@ def stop(manager):
 
 
 def watched(manager):
-    sweep = getattr(manager, _SWEEP, None)
+    sweep = state.of(manager).sweep
     if sweep is None:
         return {}
     with sweep.lock:
@@ -203,7 +203,7 @@ def stopped(manager):
 
 def sweep_once(manager, context=None):
     """One pass over the watched instances; returns {uuid: outcome}."""
-    sweep = getattr(manager, _SWEEP, None)
+    sweep = state.of(manager).sweep
     if sweep is None:
         return {}
     with sweep.lock:

@@ -69,7 +69,7 @@ import nova_recover
 from nova_recover import coverage
 from nova_recover.recovery import base as recovery_base
 from nova_recover.recovery import evidence
-from nova_recover.recovery import sweep
+from nova_recover.recovery import state as recovery_state
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import end_states
 
@@ -476,7 +476,9 @@ class CensusBase(test.TestCase):
     def _stop_sweep(self):
         # A queued row starts the deferred sweep; a stopped service ends it.
         self.compute.instance_events.cancel_all_events()
-        watcher = getattr(self.compute, getattr(sweep, '_SWEEP', ''), None)
+        # Looked up, not state.of: stock nova's manager has none to end.
+        recovery = getattr(self.compute, recovery_state.ATTRIBUTE, None)
+        watcher = getattr(recovery, 'sweep', None)
         if watcher is not None:
             watcher.wakeup.set()
 

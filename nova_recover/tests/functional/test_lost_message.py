@@ -35,6 +35,7 @@ from nova.compute import rpcapi as compute_rpcapi
 
 from nova_recover.recovery import base as recover_base
 from nova_recover.recovery import evidence
+from nova_recover.recovery import state as recovery_state
 from nova_recover.recovery import sweep
 from nova_recover.tests.functional import base
 
@@ -107,7 +108,7 @@ class LostMessageTestCase(base.CrashRestartTestCase):
         manager = manager or self.computes[base.HOST].manager
         later = timeutils.utcnow() + datetime.timedelta(
             seconds=outage + seconds_after)
-        state = getattr(manager, sweep._SWEEP)
+        state = recovery_state.of(manager).sweep
         started = state.serving_started
         clock = (started if started is not None else 0) + seconds_after
         with mock.patch.object(timeutils, 'utcnow', return_value=later), \

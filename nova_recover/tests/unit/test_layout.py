@@ -16,7 +16,7 @@ nova-compute has no database (nova/cmd/compute.py forbids it and
 compute nodes hold no credentials), so neither the overlay nor the
 recovery package that patches/ adds to nova may import nova.db. The
 rules are policy and import only the shared helpers; the mechanism
-imports one way, engine -> sweep -> evidence -> base.
+imports one way, engine -> sweep -> evidence -> base -> state.
 """
 
 import ast

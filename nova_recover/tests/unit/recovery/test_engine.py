@@ -27,6 +27,7 @@ from oslo_utils.fixture import uuidsentinel as uuids
 from nova_recover.recovery import base as recover_base
 from nova_recover.recovery import engine
 from nova_recover.recovery import evidence
+from nova_recover.recovery import state as recovery_state
 from nova_recover.recovery import sweep
 from nova_recover.rules import build
 from nova_recover.rules import deleting
@@ -246,6 +247,47 @@ class EngineTestCase(base.InitInstanceTestCase):
         self.mock_fault.assert_not_called()
         self.assertRaises(test.TestingException,
                           engine.raise_start_up_failure, self.compute)
+
+    def test_recovery_hangs_one_attribute_on_the_manager(self):
+        """Whatever start-up recovery keeps, it keeps in one place."""
+        before = set(vars(self.compute))
+        self.mock_plug.side_effect = test.TestingException('vif broke')
+        for task_state in (None, task_states.IMAGE_UPLOADING):
+            instance = self._instance(task_state)
+            with mock.patch.object(instance, 'save'):
+                self.compute._init_instance(self.context, instance)
+        self.assertEqual({recovery_state.ATTRIBUTE},
+                         set(vars(self.compute)) - before)
+        self.assertRaises(test.TestingException,
+                          engine.raise_start_up_failure, self.compute)
+
+    def test_gates_are_told_one_request(self):
+        """Each gate reads the instance's request, read once, by name."""
+        rule = self._use_rule(recover_base.HANDLED)
+        gate = mock.Mock(spec=['holds', 'recovered'])
+        gate.holds.return_value = False
+        self.useFixture(test.fixtures.MockPatchObject(engine, 'GATES',
+                                                      (gate, gate)))
+        instance = self._instance(task_states.POWERING_ON)
+        self.compute._init_instance(self.context, instance)
+        self.assertEqual(2, gate.holds.call_count)
+        request = gate.holds.call_args[0][0]
+        self.assertEqual([mock.call(request)] * 2,
+                         gate.holds.call_args_list)
+        self.assertEqual([mock.call(request, recover_base.RECOVERED)] * 2,
+                         gate.recovered.call_args_list)
+        self.assertEqual(
+            (self.compute, self.context, instance,
+             task_states.POWERING_ON, rule),
+            (request.manager, request.context, request.instance,
+             request.task_state, request.rule))
+        # What the sweep calls once the request is taken as lost.
+        self.assertIs(engine.recover_lost, request.recover_lost.func)
+        # nova's own path, which a gate that holds an instance runs.
+        self.mock_plug.assert_not_called()
+        healthy = self._instance(None)
+        request.nova_path(self.context, healthy)
+        self.mock_plug.assert_called_once_with(healthy, mock.ANY)
 
     def test_nothing_failed_raises_nothing(self):
         self.compute._init_instance(self.context, self._instance(None))

@@ -29,6 +29,7 @@ from nova.tests import fixtures as nova_fixtures
 from nova_recover.recovery import evidence
 from nova_recover.recovery import read_ahead
 from nova_recover.recovery import registry
+from nova_recover.recovery import state as recovery_state
 from nova_recover.tests import fixtures as recover_fixtures
 
 HOST = 'host1'
@@ -391,7 +392,7 @@ class EvidenceTestCase(EvidenceBase):
         for instance in instances:
             self.assertFalse(self.queued(instance))
         self.assertEqual([], self.shape.round_trips)
-        self.assertFalse(hasattr(self.manager, evidence._CACHE))
+        self.assertEqual({}, recovery_state.of(self.manager).evidence)
 
     def test_two_round_trips_per_candidate(self):
         for task_state, action, method in (

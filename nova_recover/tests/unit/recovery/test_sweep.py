@@ -28,6 +28,7 @@ from nova import test
 
 from nova_recover.recovery import evidence
 from nova_recover.recovery import glance_cleanup
+from nova_recover.recovery import state as recovery_state
 from nova_recover.recovery import sweep
 from nova_recover.tests import fixtures as recover_fixtures
 
@@ -263,7 +264,7 @@ class SweepTestCase(test.TestCase):
     def test_serving_wakes_the_sweep(self):
         instance = self._instance(task_states.PAUSING)
         self._left_alone(instance, serving=False)
-        state = getattr(self.manager, sweep._SWEEP)
+        state = recovery_state.of(self.manager).sweep
         self.assertFalse(state.wakeup.is_set())
         sweep.serving(self.manager)
         self.assertTrue(state.wakeup.is_set())
@@ -272,7 +273,7 @@ class SweepTestCase(test.TestCase):
     def test_serving_without_anything_watched(self):
         other = FakeManager()
         sweep.serving(other)
-        state = getattr(other, sweep._SWEEP)
+        state = recovery_state.of(other).sweep
         self.assertEqual(BOOT, state.serving_started)
         self.assertFalse(state.wakeup.is_set())
         self.mock_thread.assert_not_called()
@@ -359,7 +360,7 @@ class SweepThreadTestCase(test.TestCase):
                    group='recover')
         sweep.watch(self.manager, self.instance, self._recover)
         sweep.serving(self.manager)
-        thread = getattr(self.manager, sweep._SWEEP).thread
+        thread = recovery_state.of(self.manager).sweep.thread
         self.assertIsInstance(thread, threading.Thread)
         deadline = time.time() + 10
         while not self.recovered and time.time() < deadline:
@@ -377,7 +378,7 @@ class SweepThreadTestCase(test.TestCase):
         self.flags(queued_request_grace=0, sweep_interval=3600,
                    group='recover')
         sweep.watch(self.manager, self.instance, self._recover)
-        state = getattr(self.manager, sweep._SWEEP)
+        state = recovery_state.of(self.manager).sweep
         thread = state.thread
         # Passes before serving (woken by hand) leave it waiting.
         state.wakeup.set()
@@ -395,7 +396,7 @@ class SweepThreadTestCase(test.TestCase):
         self.flags(queued_request_grace=3600, sweep_interval=1,
                    group='recover')
         sweep.watch(self.manager, self.instance, self._recover)
-        thread = getattr(self.manager, sweep._SWEEP).thread
+        thread = recovery_state.of(self.manager).sweep.thread
         self.manager.instance_events._events = None
         thread.join(5)
         self.assertFalse(thread.is_alive())

@@ -1,0 +1,79 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import dataclasses
+import inspect
+import types
+from unittest import mock
+
+from nova import test
+
+from nova_recover.recovery import contracts
+from nova_recover.recovery import engine
+
+
+def _parameters(function):
+    """A function's parameter names, a protocol method's without self."""
+    names = list(inspect.signature(function).parameters)
+    return names[1:] if names[:1] == ['self'] else names
+
+
+class ContractsRecoveryTestCase(test.NoDBTestCase):
+    """Every rule and gate the engine runs keeps the engine's contract."""
+
+    def test_every_rule_is_a_rule(self):
+        for rule in engine.RULES:
+            checked = rule
+            self.assertIsInstance(checked, contracts.Rule, rule.__name__)
+            for name in ('STATES', 'OWNED_VM_STATES'):
+                states = getattr(checked, name)
+                self.assertIsInstance(states, frozenset,
+                                      '%s.%s' % (rule.__name__, name))
+                self.assertTrue(all(isinstance(s, str) for s in states),
+                                '%s.%s' % (rule.__name__, name))
+            # A rule that states no state is never asked about any.
+            self.assertTrue(checked.STATES | checked.OWNED_VM_STATES,
+                            rule.__name__)
+            for method in ('owns', 'recover'):
+                self.assertEqual(
+                    _parameters(getattr(contracts.Rule, method)),
+                    _parameters(getattr(rule, method)),
+                    '%s.%s' % (rule.__name__, method))
+
+    def test_every_gate_is_a_gate(self):
+        for gate in engine.GATES:
+            self.assertIsInstance(gate, contracts.Gate, gate.__name__)
+            for method in ('holds', 'recovered'):
+                self.assertEqual(
+                    _parameters(getattr(contracts.Gate, method)),
+                    _parameters(getattr(gate, method)),
+                    '%s.%s' % (gate.__name__, method))
+
+    def test_a_module_without_recover_is_no_rule(self):
+        """isinstance checks every member, so the tests above mean it."""
+        stand_in = types.ModuleType('stand_in')
+        stand_in.STATES = stand_in.OWNED_VM_STATES = frozenset()
+        stand_in.owns = lambda instance: False
+        self.assertNotIsInstance(stand_in, contracts.Rule)
+        stand_in.recover = lambda manager, context, instance: None
+        self.assertIsInstance(stand_in, contracts.Rule)
+        self.assertNotIsInstance(stand_in, contracts.Gate)
+
+    def test_gate_request_is_frozen(self):
+        """Every gate gets the same request: none may change it."""
+        request = contracts.GateRequest(
+            manager=mock.sentinel.manager, context=mock.sentinel.context,
+            instance=mock.sentinel.instance, task_state='pausing',
+            rule=None, nova_path=mock.sentinel.nova_path)
+        self.assertIsNone(request.recover_lost)
+        self.assertRaises(dataclasses.FrozenInstanceError, setattr,
+                          request, 'task_state', None)
