@@ -30,33 +30,32 @@ def _parameters(function):
 class ContractsRecoveryTestCase(test.NoDBTestCase):
     """Every rule and gate the engine runs keeps the engine's contract."""
 
+    def _assert_signatures(self, protocol, module, methods):
+        for method in methods:
+            self.assertEqual(_parameters(getattr(protocol, method)),
+                             _parameters(getattr(module, method)),
+                             '%s.%s' % (module.__name__, method))
+
     def test_every_rule_is_a_rule(self):
         for rule in engine.RULES:
-            checked = rule
-            self.assertIsInstance(checked, contracts.Rule, rule.__name__)
+            self.assertIsInstance(rule, contracts.Rule, rule.__name__)
             for name in ('STATES', 'OWNED_VM_STATES'):
-                states = getattr(checked, name)
+                states = getattr(rule, name)
                 self.assertIsInstance(states, frozenset,
                                       '%s.%s' % (rule.__name__, name))
                 self.assertTrue(all(isinstance(s, str) for s in states),
                                 '%s.%s' % (rule.__name__, name))
             # A rule that states no state is never asked about any.
-            self.assertTrue(checked.STATES | checked.OWNED_VM_STATES,
+            self.assertTrue(rule.STATES | rule.OWNED_VM_STATES,
                             rule.__name__)
-            for method in ('owns', 'recover'):
-                self.assertEqual(
-                    _parameters(getattr(contracts.Rule, method)),
-                    _parameters(getattr(rule, method)),
-                    '%s.%s' % (rule.__name__, method))
+            self._assert_signatures(contracts.Rule, rule,
+                                    ('owns', 'recover'))
 
     def test_every_gate_is_a_gate(self):
         for gate in engine.GATES:
             self.assertIsInstance(gate, contracts.Gate, gate.__name__)
-            for method in ('holds', 'recovered'):
-                self.assertEqual(
-                    _parameters(getattr(contracts.Gate, method)),
-                    _parameters(getattr(gate, method)),
-                    '%s.%s' % (gate.__name__, method))
+            self._assert_signatures(contracts.Gate, gate,
+                                    ('holds', 'recovered'))
 
     def test_a_module_without_recover_is_no_rule(self):
         """isinstance checks every member, so the tests above mean it."""
