@@ -76,8 +76,8 @@ from nova.virt import fake  # noqa: E402
 import conductor_process  # noqa: E402  (beside this file)
 import host_data  # noqa: E402
 import nova_recover  # noqa: E402
-from nova_recover.recovery import read_ahead  # noqa: E402
-from nova_recover.recovery import sweep  # noqa: E402
+from nova_recover.startup_recovery import read_ahead  # noqa: E402
+from nova_recover.startup_recovery import sweep  # noqa: E402
 from nova_recover.tests import fixtures as recover_fixtures  # noqa: E402
 
 HOST = host_data.HOST

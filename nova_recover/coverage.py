@@ -12,10 +12,10 @@
 
 """Who answers for each task state at nova-compute start-up.
 
-The facts are the task-state registry's (recovery/registry.py); this
+The facts are the task-state registry's (startup_recovery/registry.py); this
 module puts them beside the rules as the engine runs them. Every task
 state that the installed nova defines is either owned by a rule module
-in engine.RULES (its STATES, read from the registry) or listed in
+in order.RULES (its STATES, read from the registry) or listed in
 LEFT_TO_NOVA with the reason. The coverage test walks nova's own list, so
 a nova release that adds a task state fails that test until someone
 records it in the registry; doc/coverage.rst is generated from here by
@@ -30,9 +30,9 @@ import collections
 from nova.compute import task_states
 from nova.objects import fields
 
-from nova_recover.recovery import engine
-from nova_recover.recovery import evidence
-from nova_recover.recovery import registry
+from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import order
+from nova_recover.startup_recovery import registry
 
 # Task states that one nova-compute saves just before it casts the next
 # step to another host, which instance.host already names: at that
@@ -58,7 +58,7 @@ NOT_CHECKED = {state.name: state.unchecked
                for state in registry.TASK_STATES if state.unchecked}
 
 # Pairs of rules that can both claim one instance, in the order they
-# must appear in engine.RULES, with the reason the first one wins.
+# must appear in order.RULES, with the reason the first one wins.
 ORDERED_OVERLAPS = {
     ('deleting', 'build'):
         'a delete requested during a build (task_state DELETING, vm_state '
@@ -107,7 +107,7 @@ def rule_states(rule):
 
 def owners(task_state, rules=None):
     """The rule modules that declare task_state, in engine order."""
-    rules = engine.RULES if rules is None else rules
+    rules = order.RULES if rules is None else rules
     return [rule for rule in rules if task_state in rule_states(rule)]
 
 
@@ -151,7 +151,8 @@ def recovery_end(task_state):
             return "nova's own start-up path"
         return 'STUCK: no owner'
     return ENDS.get(task_state,
-                    'see nova_recover/rules/%s.py' % rule_name(rule))
+                    'see nova_recover/startup_recovery/rules/%s.py'
+                    % rule_name(rule))
 
 
 Row = collections.namedtuple(

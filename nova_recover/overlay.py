@@ -92,7 +92,7 @@ def _check_signature(func, name='_init_instance',
 
 
 def _wrap(original):
-    from nova_recover.recovery import engine
+    from nova_recover.startup_recovery import engine
 
     @functools.wraps(original)
     def _init_instance(self, context, instance):
@@ -108,7 +108,7 @@ def _wrap(original):
 def _wrap_init_host(original):
     from nova import context as nova_context
 
-    from nova_recover.recovery import engine
+    from nova_recover.startup_recovery import engine
 
     @functools.wraps(original)
     def init_host(self, service_ref):
@@ -119,8 +119,7 @@ def _wrap_init_host(original):
             # of instances that nova's init_host never looks at, and none
             # of them is this host's to destroy (never raise).
             context = nova_context.get_admin_context()
-            engine.recover_confirms(self, context)
-            engine.recover_evacuations(self, context)
+            engine.recover_host_passes(self, context)
         finally:
             engine.summarize(self)
         # After nova's init_host, as nova's own failure would have left it.
@@ -132,7 +131,7 @@ def _wrap_init_host(original):
 
 
 def _wrap_post_start_hook(original):
-    from nova_recover.recovery import engine
+    from nova_recover.startup_recovery import engine
 
     @functools.wraps(original)
     def post_start_hook(self):
@@ -158,6 +157,19 @@ def is_installed():
     return _is_ours(manager.ComputeManager.__dict__.get('_init_instance'))
 
 
+def _register_options():
+    """Register [recover] on nova's CONF, as nova/conf registers its own.
+
+    The recovery package reads CONF.recover and registers nothing: in
+    patched nova, nova/conf/__init__.py registers the group. Registering
+    the same options again changes nothing.
+    """
+    import nova.conf
+
+    from nova_recover import conf as recover_conf
+    recover_conf.register_opts(nova.conf.CONF)
+
+
 def install():
     """Wrap _init_instance, init_host and post_start_hook; a second call
     changes nothing.
@@ -168,6 +180,7 @@ def install():
     global _original, _original_init_host, _original_post_start_hook
     with _lock:
         cls = _manager_class()
+        _register_options()
         current = cls.__dict__['_init_instance']
         if _is_ours(current):
             return

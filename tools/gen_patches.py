@@ -19,8 +19,8 @@ drift. ``--check`` regenerates into a temporary directory and fails when
 the result differs from patches/ or from doc/source/review.rst.
 
 One entry of SERIES is one patch: ``engine`` (the framework, first),
-then rule modules (nova_recover/rules/<name>.py) and gates
-(nova_recover/recovery/<name>.py) by name. Adding a rule is one line in
+then rule modules (nova_recover/startup_recovery/rules/<name>.py) and gates
+(nova_recover/startup_recovery/<name>.py) by name. Adding a rule is one line in
 SERIES: its module, its test module (tests/unit/rules/test_<name>.py)
 and whatever they import land in that patch. Existing nova tests that a
 patch changes are fixed in it through TEST_EDITS, small (old, new)
@@ -389,11 +389,11 @@ FIXTURE_EDITS = [
     ('\nimport nova_recover\n', ''),
     ('        sweep = importlib.import_module(\n'
      "            'nova.compute.startup_recovery.sweep' if native() else\n"
-     "            'nova_recover.recovery.sweep')\n", ''),
+     "            'nova_recover.startup_recovery.sweep')\n", ''),
     ('        read_ahead = importlib.import_module(\n'
      "            'nova.compute.startup_recovery.read_ahead' if native() "
      "else\n"
-     "            'nova_recover.recovery.read_ahead')\n", ''),
+     "            'nova_recover.startup_recovery.read_ahead')\n", ''),
 ]
 # Top-level names of the fixture module that only the overlay needs.
 FIXTURE_DROPPED = ('Overlay', 'native')

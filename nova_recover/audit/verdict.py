@@ -59,7 +59,7 @@ import datetime
 
 from oslo_utils import timeutils
 
-from nova_recover.recovery import registry
+from nova_recover.startup_recovery import registry
 
 PREFIX = 'compute_'
 

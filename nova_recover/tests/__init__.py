@@ -29,3 +29,12 @@ from nova import monkey_patch; monkey_patch.patch()  # noqa: E402,E702
 from nova import objects  # noqa: E402
 
 objects.register_all()
+
+# The recovery package reads [recover] and leaves registering it to its
+# host: nova/conf in patched nova, the overlay's install otherwise. Tests
+# use the package without installing the overlay too.
+import nova.conf  # noqa: E402
+
+from nova_recover import conf as recover_conf  # noqa: E402
+
+recover_conf.register_opts(nova.conf.CONF)

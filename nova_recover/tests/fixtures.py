@@ -224,13 +224,13 @@ class ProductionShape(fixtures.Fixture):
             _on_compute_side(cls.__dict__['_init_instance'])))
         sweep = importlib.import_module(
             'nova.compute.startup_recovery.sweep' if native() else
-            'nova_recover.recovery.sweep')
+            'nova_recover.startup_recovery.sweep')
         self.useFixture(fixtures.MonkeyPatch(
             sweep.__name__ + '.sweep_once',
             _on_compute_side(sweep.sweep_once)))
         read_ahead = importlib.import_module(
             'nova.compute.startup_recovery.read_ahead' if native() else
-            'nova_recover.recovery.read_ahead')
+            'nova_recover.startup_recovery.read_ahead')
         self.useFixture(fixtures.MonkeyPatch(
             read_ahead.__name__ + '._read',
             self._counted(_on_compute_side(read_ahead._read, ahead=True))))

@@ -64,8 +64,8 @@ A value that is a frozenset accepts any of its members; that is only
 used where the harness cannot make the end deterministic, and each use
 says why.
 
-What the expectations follow (see nova_recover/rules and
-nova_recover/recovery): a request that died on its host is recovered by
+What the expectations follow (see nova_recover/startup_recovery/rules and
+nova_recover/startup_recovery): a request that died on its host is recovered by
 its rule, and ends ERROR only where the guest or its data are gone or
 cannot be reconciled safely; a request still queued is honoured when the
 RPC server consumes it (its events Success); a lost request leaves the

@@ -395,7 +395,7 @@ def _unwound(worker):
 def _sweep_module():
     return importlib.import_module(
         'nova.compute.startup_recovery.sweep' if recover_fixtures.native()
-        else 'nova_recover.recovery.sweep')
+        else 'nova_recover.startup_recovery.sweep')
 
 
 def _instance_of(args, kwargs):

@@ -215,7 +215,7 @@ add(
                   request=('create',
                            unfinished('compute__do_build_and_run_instance')))),
     Scenario(
-        name='snapshot_uploading', module='image', request=snapshot(),
+        name='snapshot_uploading', module='image_upload', request=snapshot(),
         crash_in='snapshot', crash_kwargs={'after': True},
         at_crash='image_uploading',
         end=row('active', 'running', images=[('crash-snapshot', 'active')],
@@ -223,7 +223,7 @@ add(
         stock=row('active', 'running', images=[('crash-snapshot', 'active')],
                   request=('createImage', ok('compute_snapshot_instance')))),
     Scenario(
-        name='snapshot_started', module='snapshot_pending',
+        name='snapshot_started', module='snapshot',
         request=snapshot(), crash_in='snapshot',
         at_crash='image_snapshot',
         # nova 34 ends compute_snapshot_instance with Success once it
@@ -396,7 +396,7 @@ add(
                            unfinished('compute_rebuild_instance') +
                            ok('rebuild_server')))),
     Scenario(
-        name='pause', module='pause', request=action({'pause': None}),
+        name='pause', module='pause_suspend', request=action({'pause': None}),
         crash_in='pause',
         crash_kwargs={'guest_state': power_state.PAUSED},
         at_crash='pausing',
@@ -405,7 +405,7 @@ add(
         stock=row('active', 'running', guest='paused', task_state='pausing',
                   request=('pause', unfinished('compute_pause_instance')))),
     Scenario(
-        name='unpause', module='pause',
+        name='unpause', module='pause_suspend',
         setup=(action_and_wait({'pause': None}, 'PAUSED'),),
         request=action({'unpause': None}), crash_in='unpause',
         crash_kwargs={'guest_state': power_state.PAUSED},
@@ -421,7 +421,8 @@ add(
                            unfinished('compute_unpause_instance') +
                            ok('compute_unpause_instance')))),
     Scenario(
-        name='suspend', module='pause', request=action({'suspend': None}),
+        name='suspend', module='pause_suspend',
+        request=action({'suspend': None}),
         crash_in='suspend',
         crash_kwargs={'guest_state': power_state.SUSPENDED},
         at_crash='suspending',
@@ -432,7 +433,7 @@ add(
                   request=('suspend',
                            unfinished('compute_suspend_instance')))),
     Scenario(
-        name='resume', module='pause',
+        name='resume', module='pause_suspend',
         setup=(action_and_wait({'suspend': None}, 'SUSPENDED'),),
         request=action({'resume': None}), crash_in='resume',
         crash_kwargs={'after': True},

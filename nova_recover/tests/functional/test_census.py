@@ -67,9 +67,9 @@ from nova.virt import fake
 
 import nova_recover
 from nova_recover import coverage
-from nova_recover.recovery import base as recovery_base
-from nova_recover.recovery import evidence
-from nova_recover.recovery import state as recovery_state
+from nova_recover.startup_recovery import base as recovery_base
+from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import state as recovery_state
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import end_states
 
@@ -650,7 +650,8 @@ class CensusBase(test.TestCase):
         when); here it is told at once, so the table can show the end.
         """
         package = ('nova.compute.startup_recovery'
-                   if recover_fixtures.native() else 'nova_recover.recovery')
+                   if recover_fixtures.native()
+                   else 'nova_recover.startup_recovery')
         engine = importlib.import_module(package + '.engine')
         lost = importlib.import_module(package + '.sweep')
         if recover_fixtures.native():

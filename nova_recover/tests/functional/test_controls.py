@@ -22,7 +22,7 @@ from nova.compute import manager as compute_manager
 from nova.compute import task_states
 
 from nova_recover import overlay
-from nova_recover.recovery import controls
+from nova_recover.startup_recovery import controls
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import test_census
 

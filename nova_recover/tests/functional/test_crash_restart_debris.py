@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Crash-and-restart tests for the shelve, rescue, resize and migrating
+"""Crash-and-restart tests for the shelve, rescue, resize and live_migration
 rows of scenarios.SCENARIOS, with and without nova-recover, and for the
 debris those operations leave: half-uploaded images in glance, migration
 records, migration contexts and placement allocations.
@@ -27,7 +27,7 @@ from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import base
 from nova_recover.tests.functional import scenarios
 
-MODULES = ('shelve', 'rescue', 'resize', 'migrating')
+MODULES = ('shelve', 'rescue', 'resize', 'live_migration')
 FIELDS = ('task_state', 'vm_state', 'power_state', 'fault')
 
 

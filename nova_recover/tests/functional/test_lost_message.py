@@ -33,10 +33,10 @@ from nova.compute import manager as compute_manager
 from nova.compute import power_state
 from nova.compute import rpcapi as compute_rpcapi
 
-from nova_recover.recovery import base as recover_base
-from nova_recover.recovery import evidence
-from nova_recover.recovery import state as recovery_state
-from nova_recover.recovery import sweep
+from nova_recover.startup_recovery import base as recover_base
+from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import state as recovery_state
+from nova_recover.startup_recovery import sweep
 from nova_recover.tests.functional import base
 
 

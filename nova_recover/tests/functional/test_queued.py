@@ -37,7 +37,7 @@ from nova.compute import manager as compute_manager
 from nova.compute import power_state
 from nova.tests.functional.api import client as api_client
 
-from nova_recover.recovery import sweep
+from nova_recover.startup_recovery import sweep
 from nova_recover.tests.functional import base
 
 LOG = logging.getLogger(__name__)

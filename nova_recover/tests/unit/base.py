@@ -27,7 +27,7 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.unit.api.openstack import fakes
 from nova.tests.unit import fake_instance
 
-from nova_recover.recovery import evidence
+from nova_recover.startup_recovery import evidence
 from nova_recover.tests import fixtures as recover_fixtures
 
 

@@ -26,9 +26,10 @@ from nova.objects import fields
 from nova import test
 
 from nova_recover import coverage
-from nova_recover.recovery import engine
-from nova_recover.recovery import evidence
-from nova_recover.recovery import registry
+from nova_recover.startup_recovery import engine
+from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import order
+from nova_recover.startup_recovery import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
@@ -95,7 +96,7 @@ class CoverageTestCase(test.NoDBTestCase):
                               '%s is owned and left to nova' % state)
 
     def test_every_rule_declares_its_states(self):
-        for rule in engine.RULES:
+        for rule in order.RULES:
             name = coverage.rule_name(rule)
             self.assertIsInstance(getattr(rule, 'STATES', None), frozenset,
                                   '%s has no STATES frozenset' % name)
@@ -122,16 +123,16 @@ class CoverageTestCase(test.NoDBTestCase):
         for state in coverage.installed_task_states():
             for vm_state in coverage.VM_STATES.get(state, ()):
                 probe = _Probe(state, vm_state)
-                claimants = [r for r in engine.RULES if r.owns(probe)]
+                claimants = [r for r in order.RULES if r.owns(probe)]
                 self._assert_documented(claimants, (state, vm_state))
 
     def test_documented_order_matches_engine(self):
-        order = [coverage.rule_name(rule) for rule in engine.RULES]
+        names = [coverage.rule_name(rule) for rule in order.RULES]
         for first, second in coverage.ORDERED_OVERLAPS:
-            self.assertIn(first, order)
-            self.assertIn(second, order)
-            self.assertLess(order.index(first), order.index(second),
-                            '%s must come before %s in engine.RULES'
+            self.assertIn(first, names)
+            self.assertIn(second, names)
+            self.assertLess(names.index(first), names.index(second),
+                            '%s must come before %s in order.RULES'
                             % (first, second))
 
     def test_owner_claims_every_realistic_vm_state(self):
@@ -192,7 +193,7 @@ class CoverageTestCase(test.NoDBTestCase):
                          [row.task_state for row in rows])
 
     def test_registry_owners_are_the_rules_that_declare_the_state(self):
-        names = [coverage.rule_name(rule) for rule in engine.RULES]
+        names = [coverage.rule_name(rule) for rule in order.RULES]
         for state in registry.TASK_STATES:
             self.assertTrue(state.rules, state.name)
             self.assertEqual(

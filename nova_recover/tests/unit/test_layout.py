@@ -110,15 +110,15 @@ class LayoutTestCase(test.NoDBTestCase):
         self.assertGreater(checked, 0)
 
     def test_rules_import_no_mechanism_but_the_shared_helpers(self):
-        allowed = {'nova_recover.recovery.base',
-                   'nova_recover.recovery.registry',
-                   'nova_recover.recovery.glance_cleanup',
-                   'nova_recover.recovery.guest_facts'}
+        allowed = {'nova_recover.startup_recovery.base',
+                   'nova_recover.startup_recovery.registry',
+                   'nova_recover.startup_recovery.glance_cleanup',
+                   'nova_recover.startup_recovery.guest_facts'}
         for name, deps in self.deps.items():
-            if not name.startswith('nova_recover.rules.'):
+            if not name.startswith('nova_recover.startup_recovery.rules.'):
                 continue
             mechanism = {d for d in deps
-                         if d.startswith('nova_recover.recovery')}
+                         if d.startswith('nova_recover.startup_recovery')}
             self.assertEqual(set(), mechanism - allowed, name)
 
     def test_no_import_cycle(self):

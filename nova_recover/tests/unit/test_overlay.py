@@ -26,7 +26,7 @@ from nova import test
 import nova_recover
 from nova_recover.cmd import compute as recover_compute
 from nova_recover import overlay
-from nova_recover.recovery import engine
+from nova_recover.startup_recovery import engine
 
 CM = manager.ComputeManager
 
@@ -195,7 +195,8 @@ class OverlayTestCase(test.NoDBTestCase):
     def test_post_start_hook_calls_sweep_serving(self):
         nova_recover.install()
         fake = mock.Mock(spec=[])
-        with mock.patch('nova_recover.recovery.sweep.serving') as serving:
+        with mock.patch(
+                'nova_recover.startup_recovery.sweep.serving') as serving:
             CM.post_start_hook(fake)
         serving.assert_called_once_with(fake)
 

@@ -37,7 +37,8 @@ def _judge(server, actions=(), services=None, grace=600, outcomes=OUTCOMES):
 
 def _mechanism(name):
     """A module of the recovery mechanism, wherever the package has it."""
-    for path in ('nova_recover.recovery.' + name, 'nova_recover.' + name):
+    for path in ('nova_recover.startup_recovery.' + name,
+                 'nova_recover.' + name):
         try:
             return importlib.import_module(path)
         except ImportError:

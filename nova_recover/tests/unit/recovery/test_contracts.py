@@ -17,8 +17,8 @@ from unittest import mock
 
 from nova import test
 
-from nova_recover.recovery import contracts
-from nova_recover.recovery import engine
+from nova_recover.startup_recovery import contracts
+from nova_recover.startup_recovery import order
 
 
 def _parameters(function):
@@ -37,7 +37,7 @@ class ContractsRecoveryTestCase(test.NoDBTestCase):
                              '%s.%s' % (module.__name__, method))
 
     def test_every_rule_is_a_rule(self):
-        for rule in engine.RULES:
+        for rule in order.RULES:
             self.assertIsInstance(rule, contracts.Rule, rule.__name__)
             for name in ('STATES', 'OWNED_VM_STATES'):
                 states = getattr(rule, name)
@@ -52,10 +52,22 @@ class ContractsRecoveryTestCase(test.NoDBTestCase):
                                     ('owns', 'recover'))
 
     def test_every_gate_is_a_gate(self):
-        for gate in engine.GATES:
+        for gate in order.GATES:
             self.assertIsInstance(gate, contracts.Gate, gate.__name__)
             self._assert_signatures(contracts.Gate, gate,
-                                    ('holds', 'recovered'))
+                                    ('holds', 'recovered', 'check_options',
+                                     'serving', 'finished'))
+
+    def test_every_host_pass_is_a_host_pass_of_a_rule(self):
+        for rule, host_pass in order.HOST_PASSES:
+            self.assertIn(rule, order.RULES)
+            self.assertIsInstance(host_pass, contracts.HostPass)
+            self.assertEqual(
+                ['manager', 'context'], list(
+                    inspect.signature(host_pass.find).parameters))
+            self.assertEqual(
+                ['manager', 'context', 'instance', 'migration'], list(
+                    inspect.signature(host_pass.recover).parameters))
 
     def test_a_module_without_recover_is_no_rule(self):
         """isinstance checks every member, so the tests above mean it."""

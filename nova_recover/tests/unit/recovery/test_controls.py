@@ -23,9 +23,10 @@ from nova import test
 from nova.virt import hardware
 
 from nova_recover import overlay
-from nova_recover.recovery import controls
-from nova_recover.recovery import engine
-from nova_recover.recovery import sweep
+from nova_recover.startup_recovery import controls
+from nova_recover.startup_recovery import engine
+from nova_recover.startup_recovery import order
+from nova_recover.startup_recovery import sweep
 from nova_recover.tests.unit import base
 
 
@@ -109,9 +110,29 @@ class ControlsTestCase(base.InitInstanceTestCase):
 
     def test_known_rule_names_pass(self):
         self.flags(disabled_rules=[controls.rule_name(rule)
-                                   for rule in engine.RULES],
+                                   for rule in order.RULES],
                    group='recover')
         engine.check_options()
+
+    def test_old_rule_name_still_disables_the_rule(self):
+        """A rule's name before it was renamed still switches it off.
+
+        Operators may have the old name in nova.conf: refusing it would
+        stop nova-compute after an upgrade, and ignoring it would turn
+        the rule back on. It is accepted, with a warning.
+        """
+        self.flags(disabled_rules=['pause'], group='recover')
+        engine.check_options()
+        warning, = self.mock_log.warning.call_args_list
+        self.assertEqual({'old': 'pause', 'new': 'pause_suspend'},
+                         warning[0][1])
+        instance = self._instance(task_states.PAUSING)
+        self.compute._init_instance(self.context, instance)
+        # Held back for nova's own path: the gate for queued requests,
+        # which the rule's states would meet next, is never asked.
+        self.mock_queued.assert_not_called()
+        line, = self._logged()
+        self.assertIn('rule pause_suspend is disabled', line)
 
     def test_summary_counts_each_outcome(self):
         healthy = self._instance(None, uuid=uuids.healthy)
@@ -144,7 +165,7 @@ class ControlsTestCase(base.InitInstanceTestCase):
         lines = self._logged()
         self.assertIn('rule=build task_state=spawning outcome=errored',
                       '\n'.join(lines))
-        controls.summarize(self.compute)
+        controls.finished(self.compute)
         self.assertIn('start-up recovery: 5 instances',
                       self._logged()[-1])
         # The next start-up counts afresh.
@@ -169,18 +190,14 @@ class InitHostTestCase(test.NoDBTestCase):
                               side_effect=lambda: calls.append('check')),
             mock.patch.object(engine, 'summarize',
                               side_effect=lambda m: calls.append('sum')),
-            mock.patch.object(engine, 'recover_confirms',
+            mock.patch.object(engine, 'recover_host_passes',
                               side_effect=lambda m, c: calls.append(
-                                  'confirms')),
-            mock.patch.object(engine, 'recover_evacuations',
-                              side_effect=lambda m, c: calls.append(
-                                  'evacuations')),
+                                  'host passes')),
         ):
             manager.ComputeManager.init_host(mock.sentinel.manager, None)
         # The passes over migrations come after nova's init_host, which
         # readies the driver, and are counted in the summary.
-        self.assertEqual(['check', 'init_host', 'confirms', 'evacuations',
-                          'sum'], calls)
+        self.assertEqual(['check', 'init_host', 'host passes', 'sum'], calls)
         overlay.uninstall()
         self.assertFalse(overlay._is_ours(
             manager.ComputeManager.__dict__['init_host']))

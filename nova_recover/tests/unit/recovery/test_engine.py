@@ -24,17 +24,18 @@ from nova import test
 from nova.virt import hardware
 from oslo_utils.fixture import uuidsentinel as uuids
 
-from nova_recover.recovery import base as recover_base
-from nova_recover.recovery import engine
-from nova_recover.recovery import evidence
-from nova_recover.recovery import state as recovery_state
-from nova_recover.recovery import sweep
-from nova_recover.rules import build
-from nova_recover.rules import deleting
-from nova_recover.rules import image
-from nova_recover.rules import powering
-from nova_recover.rules import reboot
-from nova_recover.rules import snapshot_pending
+from nova_recover.startup_recovery import base as recover_base
+from nova_recover.startup_recovery import engine
+from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import order
+from nova_recover.startup_recovery.rules import build
+from nova_recover.startup_recovery.rules import deleting
+from nova_recover.startup_recovery.rules import image_upload
+from nova_recover.startup_recovery.rules import powering
+from nova_recover.startup_recovery.rules import reboot
+from nova_recover.startup_recovery.rules import snapshot
+from nova_recover.startup_recovery import state as recovery_state
+from nova_recover.startup_recovery import sweep
 from nova_recover.tests.unit import base
 
 
@@ -58,7 +59,7 @@ class EngineTestCase(base.InitInstanceTestCase):
     def _use_rule(self, outcome=recover_base.HANDLED, error=None):
         rule = mock.Mock(spec=['__name__', 'STATES', 'OWNED_VM_STATES',
                                'owns', 'recover'])
-        rule.__name__ = 'nova_recover.rules.stand_in'
+        rule.__name__ = 'nova_recover.startup_recovery.rules.stand_in'
         # Declared for every state, as the engine only asks the rules that
         # list the instance's task_state or vm_state.
         rule.STATES = frozenset(fields.InstanceTaskState.ALL)
@@ -66,16 +67,16 @@ class EngineTestCase(base.InitInstanceTestCase):
         rule.owns.return_value = True
         rule.recover.return_value = outcome
         rule.recover.side_effect = error
-        self.useFixture(test.fixtures.MockPatchObject(engine, 'RULES',
+        self.useFixture(test.fixtures.MockPatchObject(order, 'RULES',
                                                       (rule,)))
         return rule
 
     # Rule selection
 
     def test_deleting_comes_before_build(self):
-        self.assertEqual(deleting, engine.RULES[0])
-        self.assertLess(engine.RULES.index(deleting),
-                        engine.RULES.index(build))
+        self.assertEqual(deleting, order.RULES[0])
+        self.assertLess(order.RULES.index(deleting),
+                        order.RULES.index(build))
 
     @ddt.data(
         (task_states.DELETING, vm_states.BUILDING, deleting),
@@ -83,8 +84,8 @@ class EngineTestCase(base.InitInstanceTestCase):
         (None, vm_states.DELETED, deleting),
         (task_states.SPAWNING, vm_states.BUILDING, build),
         (None, vm_states.BUILDING, build),
-        (task_states.IMAGE_UPLOADING, vm_states.ACTIVE, image),
-        (task_states.IMAGE_SNAPSHOT, vm_states.ACTIVE, snapshot_pending),
+        (task_states.IMAGE_UPLOADING, vm_states.ACTIVE, image_upload),
+        (task_states.IMAGE_SNAPSHOT, vm_states.ACTIVE, snapshot),
         (task_states.REBOOTING_HARD, vm_states.ERROR, reboot),
         (task_states.POWERING_OFF, vm_states.RESCUED, powering),
         (None, vm_states.ACTIVE, None),
@@ -100,7 +101,7 @@ class EngineTestCase(base.InitInstanceTestCase):
         for task_state in [None] + list(fields.InstanceTaskState.ALL):
             for vm_state in fields.InstanceState.ALL:
                 instance = self._instance(task_state, vm_state=vm_state)
-                owners = [rule for rule in engine.RULES
+                owners = [rule for rule in order.RULES
                           if rule.owns(instance)]
                 self.assertIs(owners[0] if owners else None,
                               engine.rule_for(instance),
@@ -266,7 +267,7 @@ class EngineTestCase(base.InitInstanceTestCase):
         rule = self._use_rule(recover_base.HANDLED)
         gate = mock.Mock(spec=['holds', 'recovered'])
         gate.holds.return_value = False
-        self.useFixture(test.fixtures.MockPatchObject(engine, 'GATES',
+        self.useFixture(test.fixtures.MockPatchObject(order, 'GATES',
                                                       (gate, gate)))
         instance = self._instance(task_states.POWERING_ON)
         self.compute._init_instance(self.context, instance)

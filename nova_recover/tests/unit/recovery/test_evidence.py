@@ -26,10 +26,10 @@ from nova import objects
 from nova import test
 from nova.tests import fixtures as nova_fixtures
 
-from nova_recover.recovery import evidence
-from nova_recover.recovery import read_ahead
-from nova_recover.recovery import registry
-from nova_recover.recovery import state as recovery_state
+from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import read_ahead
+from nova_recover.startup_recovery import registry
+from nova_recover.startup_recovery import state as recovery_state
 from nova_recover.tests import fixtures as recover_fixtures
 
 HOST = 'host1'

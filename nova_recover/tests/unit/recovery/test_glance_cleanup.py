@@ -24,7 +24,7 @@ from nova import test
 from nova.tests.unit.api.openstack import fakes
 from nova.virt import hardware
 
-from nova_recover.recovery import glance_cleanup
+from nova_recover.startup_recovery import glance_cleanup
 from nova_recover.tests.unit import base
 
 

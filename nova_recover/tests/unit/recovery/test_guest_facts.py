@@ -21,7 +21,7 @@ from nova import test
 from nova.virt import fake
 from nova.virt.libvirt import driver as libvirt_driver
 
-from nova_recover.recovery import guest_facts
+from nova_recover.startup_recovery import guest_facts
 
 
 class ForDriverTestCase(test.NoDBTestCase):

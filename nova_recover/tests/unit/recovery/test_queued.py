@@ -25,9 +25,9 @@ from nova import context as nova_context
 from nova import objects
 from nova import test
 
-from nova_recover.recovery import engine
-from nova_recover.recovery import evidence
-from nova_recover.recovery import sweep
+from nova_recover.startup_recovery import engine
+from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import sweep
 from nova_recover.tests import fixtures as recover_fixtures
 
 HOST = 'host1'

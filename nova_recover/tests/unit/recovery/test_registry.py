@@ -21,7 +21,7 @@ from nova.compute import vm_states
 from nova.objects import fields
 from nova import test
 
-from nova_recover.recovery import registry
+from nova_recover.startup_recovery import registry
 
 
 def _constants(module):

@@ -12,7 +12,7 @@
 
 from nova import test
 
-from nova_recover.recovery import state as recovery_state
+from nova_recover.startup_recovery import state as recovery_state
 
 
 class _BareManager(object):

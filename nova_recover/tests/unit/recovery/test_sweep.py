@@ -26,10 +26,10 @@ from nova import context as nova_context
 from nova import objects
 from nova import test
 
-from nova_recover.recovery import evidence
-from nova_recover.recovery import glance_cleanup
-from nova_recover.recovery import state as recovery_state
-from nova_recover.recovery import sweep
+from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import glance_cleanup
+from nova_recover.startup_recovery import state as recovery_state
+from nova_recover.startup_recovery import sweep
 from nova_recover.tests import fixtures as recover_fixtures
 
 HOST = 'host1'

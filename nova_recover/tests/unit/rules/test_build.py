@@ -17,7 +17,7 @@ from nova.compute import vm_states
 from nova import exception
 from nova import test
 
-from nova_recover.rules import build
+from nova_recover.startup_recovery.rules import build
 from nova_recover.tests.unit import base
 
 

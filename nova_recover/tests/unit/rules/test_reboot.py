@@ -25,7 +25,7 @@ from nova import objects
 from nova import test
 from nova.virt import hardware
 
-from nova_recover.rules import reboot
+from nova_recover.startup_recovery.rules import reboot
 from nova_recover.tests.unit import base
 
 # Every vm_state from which nova allows a hard reboot.

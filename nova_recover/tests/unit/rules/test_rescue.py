@@ -19,7 +19,7 @@ from nova import exception
 from nova import test
 from nova.virt import hardware
 
-from nova_recover.recovery import guest_facts
+from nova_recover.startup_recovery import guest_facts
 from nova_recover.tests.unit import base
 
 

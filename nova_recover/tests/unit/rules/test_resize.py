@@ -23,9 +23,11 @@ from nova import objects
 from nova import test
 from nova.virt import hardware
 
-from nova_recover.recovery import engine
-from nova_recover.recovery import evidence
-from nova_recover.recovery import guest_facts
+from nova_recover.startup_recovery import engine
+from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import guest_facts
+from nova_recover.startup_recovery import order
+from nova_recover.startup_recovery.rules import resize
 from nova_recover.tests.unit import base
 
 OTHER_HOST = 'other-host'
@@ -409,12 +411,16 @@ class ConfirmRecoveryTestCase(base.InitInstanceTestCase):
     """A confirm that died on this (source) host, at its start-up.
 
     The server shows no task_state and is on the destination, so
-    init_instance never sees it: engine.recover_confirms finds it by its
+    init_instance never sees it: engine.recover_host_passes finds it by its
     'confirming' migration.
     """
 
     def setUp(self):
         super().setUp()
+        # Only this rule's pass: the other's migrations query would count
+        # in what the tests assert of this one's.
+        self.useFixture(test.fixtures.MockPatchObject(
+            order, 'HOST_PASSES', ((resize, resize.CONFIRMS),)))
         self.migration = objects.Migration(
             id=7, uuid=uuids.migration, instance_uuid=uuids.instance,
             source_compute=self.compute.host, dest_compute=OTHER_HOST,
@@ -439,7 +445,7 @@ class ConfirmRecoveryTestCase(base.InitInstanceTestCase):
 
     def _recover(self, instance):
         with mock.patch.object(instance, 'save') as mock_save:
-            engine.recover_confirms(self.compute, self.context)
+            engine.recover_host_passes(self.compute, self.context)
         mock_save.assert_not_called()
 
     def _assert_not_confirmed(self, instance):
@@ -519,7 +525,7 @@ class ConfirmRecoveryTestCase(base.InitInstanceTestCase):
     def test_deleted_instance_is_left_alone(self):
         self.mock_get.side_effect = exception.InstanceNotFound(
             instance_id=uuids.instance)
-        engine.recover_confirms(self.compute, self.context)
+        engine.recover_host_passes(self.compute, self.context)
         self.mock_confirm.assert_not_called()
 
     def test_cast_failing_leaves_the_server_as_it_is(self):
@@ -537,7 +543,7 @@ class ConfirmRecoveryTestCase(base.InitInstanceTestCase):
 
     def test_query_failing_never_leaves_start_up(self):
         self.mock_list.side_effect = test.TestingException('conductor')
-        engine.recover_confirms(self.compute, self.context)
+        engine.recover_host_passes(self.compute, self.context)
         self.mock_get.assert_not_called()
 
     def test_dry_run_changes_nothing(self):

@@ -26,8 +26,8 @@ from nova import test
 from nova.tests.unit import fake_block_device
 from nova.virt import hardware
 
-from nova_recover.recovery import engine
-from nova_recover.rules import shelve
+from nova_recover.startup_recovery import engine
+from nova_recover.startup_recovery.rules import shelve
 from nova_recover.tests.unit import base
 
 SHELVED_KEYS = {'shelved_at': '2026-01-01T00:00:00',

@@ -37,8 +37,8 @@ from oslo_log import log as logging
 from nova.compute import vm_states
 from nova import objects
 
-from nova_recover.recovery import base
-from nova_recover.recovery import registry
+from .. import base
+from .. import registry
 
 LOG = logging.getLogger(__name__)
 

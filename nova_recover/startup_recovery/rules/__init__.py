@@ -14,8 +14,8 @@
 
 Each module opens with the upstream change it mirrors (or says that it
 goes beyond the blueprint), takes the task states it owns (STATES) from
-the task-state registry (nova_recover.recovery.registry) and
+the task-state registry (nova_recover.startup_recovery.registry) and
 exposes ``owns(instance)`` and ``recover(manager, context, instance)``.
-The engine (nova_recover.recovery.engine) decides the order they are
+The engine (nova_recover.startup_recovery.engine) decides the order they are
 asked in; a rule never imports the engine, the evidence or the sweep.
 """

@@ -62,8 +62,8 @@ from nova.compute import task_states
 from nova.compute import vm_states
 from nova import objects
 
-from nova_recover.recovery import registry
-from nova_recover.recovery import state
+from . import registry
+from . import state
 
 LOG = logging.getLogger(__name__)
 

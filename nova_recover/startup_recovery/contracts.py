@@ -15,11 +15,13 @@
 The engine (engine.py) runs two kinds of plug-ins: rules, which settle
 an instance that a restart left in a transitional state, and gates,
 which may hold an instance back from recovery and hear how each
-recovery ended. Both stay plain modules, listed in engine.RULES and
-engine.GATES; a module satisfies a typing.Protocol when it has the
+recovery ended. Both stay plain modules, listed in order.RULES and
+order.GATES; a module satisfies a typing.Protocol when it has the
 protocol's attributes and functions (PEP 544), so the modules need no
 base class, and ``isinstance(module, Rule)`` checks that one has them
-all (the unit tests check every listed module).
+all (the unit tests check every listed module). A host pass
+(HostPass) is a value a rule module defines, listed in
+order.HOST_PASSES.
 
 The protocols say what each function must do and why: the engine relies
 on it, and a new rule or gate that breaks it breaks start-up for every
@@ -47,7 +49,7 @@ RecoverLost = typing.Callable[
 
 @typing.runtime_checkable
 class Rule(typing.Protocol):
-    """A start-up recovery rule: a module listed in engine.RULES.
+    """A start-up recovery rule: a module listed in order.RULES.
 
     A rule owns some transitional states and knows how to settle an
     instance that a dead nova-compute left in one of them: finish what
@@ -71,7 +73,7 @@ class Rule(typing.Protocol):
         """Whether this rule settles the instance, as it is now.
 
         Called only for an instance whose task_state is in STATES or
-        whose vm_state is in OWNED_VM_STATES, in engine.RULES order, and
+        whose vm_state is in OWNED_VM_STATES, in order.RULES order, and
         the first rule that answers True gets the instance: a rule
         listed earlier may so take a state from a later one (deleting
         before build). It must only read the instance's loaded fields: it
@@ -117,7 +119,7 @@ class GateRequest(object):
 
     One value, not positional arguments, so that a gate reads what it
     needs by name and a new field does not change every gate. Frozen,
-    because every gate in engine.GATES gets the same request in turn and
+    because every gate in order.GATES gets the same request in turn and
     none may change what the next one sees.
     """
 
@@ -143,13 +145,55 @@ class GateRequest(object):
     #: request is not the gate's to settle (the start-up passes over
     #: migrations, whose instances are not this host's).
     recover_lost: typing.Optional[RecoverLost] = None
+    #: The migration a host pass found the instance by (HostPass); None
+    #: for an instance of this host, which start-up sees itself. A gate
+    #: tells the two apart by it: the instance of a host pass is not
+    #: this host's, so a request for it that may still be queued is left
+    #: to run, never watched or taken as lost.
+    migration: typing.Optional['objects.Migration'] = None
+    #: The request of a host pass that no task_state shows
+    #: (HostPass.request), so that a gate looks for that request's
+    #: evidence and closes its events; None where the task_state says
+    #: which request it is.
+    unshown: typing.Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HostPass(object):
+    """A start-up pass over operations that no _init_instance sees.
+
+    Some interrupted operations leave their instance on another host's
+    record: an evacuation to this host still names the source, and a
+    resize confirm that died on this source host shows no task_state on
+    an instance of the destination. Start-up finds them by the
+    migrations of this host instead. A rule module that owns such an
+    operation defines one HostPass, and order.HOST_PASSES lists it with
+    the rule; the engine runs it once per start-up, after nova's own
+    steps, through the same gates as an instance of this host.
+    """
+
+    #: ``find(manager, context)``: the (instance, migration) pairs the
+    #: dead process left unfinished. May raise: the engine then logs it
+    #: and skips this pass, and the next start-up looks again.
+    find: typing.Callable[[typing.Any, nova_context.RequestContext],
+                          typing.Iterable[typing.Tuple['objects.Instance',
+                                                       'objects.Migration']]]
+    #: ``recover(manager, context, instance, migration)``: settle one of
+    #: them, as Rule.recover settles an instance (the same exceptions
+    #: mean the same to the engine); what it returns is not used.
+    recover: typing.Callable[[typing.Any, nova_context.RequestContext,
+                              'objects.Instance', 'objects.Migration'],
+                             typing.Any]
+    #: The manager method of a request that no task_state shows (one of
+    #: evidence.UNSHOWN), or None where the task_state says which it is.
+    request: typing.Optional[str] = None
 
 
 @typing.runtime_checkable
 class Gate(typing.Protocol):
-    """A gate of the engine: a module listed in engine.GATES.
+    """A gate of the engine: a module listed in order.GATES.
 
-    Gates run before any rule, in engine.GATES order, for every instance
+    Gates run before any rule, in order.GATES order, for every instance
     that start-up sees on this host, and hear how each recovery ended.
     They hold what is not a rule's business: the operator's controls
     (controls.py) and requests that may still be on the queue
@@ -172,6 +216,31 @@ class Gate(typing.Protocol):
         tell must give the answer that can do no harm: queued holds an
         instance whose evidence cannot be read, since recovering a
         request that may still arrive would throw it away.
+        """
+
+    def check_options(self, rules: typing.Sequence[Rule]) -> None:
+        """Refuse wrong options before init_host touches any instance.
+
+        Called once, at the start of init_host, with order.RULES. Raise
+        to stop nova-compute: an option that cannot be honoured (a rule
+        name that does not exist) would otherwise change what start-up
+        does without a word. A gate without options does nothing.
+        """
+
+    def serving(self, manager: typing.Any) -> None:
+        """Hear that nova started the manager's RPC server(s).
+
+        Called once per start-up, from the manager's post_start_hook:
+        from here a request still on the queue can arrive, so a gate
+        that waits for one counts its time from now. Must not raise.
+        """
+
+    def finished(self, manager: typing.Any) -> None:
+        """Hear that init_host has seen every instance of the host.
+
+        Called once per start-up, at the end of init_host, also when it
+        failed, so that a gate can report what start-up recovery did.
+        Must not raise.
         """
 
     def recovered(self, request: GateRequest, outcome: str) -> None:

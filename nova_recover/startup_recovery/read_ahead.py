@@ -40,9 +40,9 @@ import nova.conf
 from nova import objects
 from nova import thread_pool_factory
 
-from nova_recover.recovery import base
-from nova_recover.recovery import evidence
-from nova_recover.recovery import state
+from . import base
+from . import evidence
+from . import state
 
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF

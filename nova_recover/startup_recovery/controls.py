@@ -39,13 +39,11 @@ import nova.conf
 from nova import exception
 from nova.i18n import _
 
-from nova_recover import conf as recover_conf
-from nova_recover.recovery import base
-from nova_recover.recovery import state
+from . import base
+from . import state
 
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
-recover_conf.register_opts(CONF)
 
 
 class UnknownRule(exception.NovaException):
@@ -54,21 +52,47 @@ class UnknownRule(exception.NovaException):
                 "%(known)s")
 
 
+# Rules renamed after what they own; the old names, which operators
+# may have in disabled_rules, still switch off the same rule.
+RENAMED_RULES = {
+    'image': 'image_upload',
+    'migrating': 'live_migration',
+    'pause': 'pause_suspend',
+    'snapshot_pending': 'snapshot',
+}
+
+
 def rule_name(rule):
     return getattr(rule, '__name__', str(rule)).rsplit('.', 1)[-1]
+
+
+def disabled_rules():
+    """The rules the operator switched off, by their current names."""
+    return {RENAMED_RULES.get(name, name)
+            for name in CONF.recover.disabled_rules}
 
 
 def check_options(rules):
     """Refuse, before any instance is touched, a rule name that is wrong.
 
     A typo in disabled_rules would otherwise leave the rule on without a
-    word.
+    word. A contracts.Gate.
     """
     known = [rule_name(rule) for rule in rules]
-    unknown = sorted(set(CONF.recover.disabled_rules) - set(known))
+    configured = set(CONF.recover.disabled_rules)
+    for old in sorted(configured & set(RENAMED_RULES)):
+        LOG.warning('[recover] disabled_rules names %(old)s, the old name '
+                    'of rule %(new)s; use %(new)s, as the old name will '
+                    'stop working in a future release',
+                    {'old': old, 'new': RENAMED_RULES[old]})
+    unknown = sorted(configured - set(known) - set(RENAMED_RULES))
     if unknown:
         raise UnknownRule(unknown=', '.join(unknown),
                           known=', '.join(known))
+
+
+def serving(manager):
+    """Nothing to do once the RPC server runs. A contracts.Gate."""
 
 
 class Tally(object):
@@ -100,8 +124,11 @@ def tally(manager):
     return recovery.tally
 
 
-def summarize(manager):
-    """Log the summary line and start the next start-up's count afresh."""
+def finished(manager):
+    """Log the summary line and start the next start-up's count afresh.
+
+    A contracts.Gate: called at the end of init_host.
+    """
     LOG.info(tally(manager).line())
     state.of(manager).tally = None
 
@@ -117,7 +144,7 @@ def holds(request):
     rule, instance = request.rule, request.instance
     if rule is None and request.task_state is None:
         return False
-    if rule is not None and rule_name(rule) in CONF.recover.disabled_rules:
+    if rule is not None and rule_name(rule) in disabled_rules():
         LOG.info('start-up recovery: rule %(rule)s is disabled; nova '
                  'handles task_state %(task_state)s as without recovery',
                  {'rule': rule_name(rule), 'task_state': instance.task_state},

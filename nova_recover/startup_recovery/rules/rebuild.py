@@ -43,8 +43,9 @@ from nova import exception
 from nova.i18n import _
 from nova import objects
 
-from nova_recover.recovery import base
-from nova_recover.recovery import registry
+from .. import base
+from .. import contracts
+from .. import registry
 
 LOG = logging.getLogger(__name__)
 
@@ -162,3 +163,9 @@ def end_evacuation(manager, context, instance, migration):
                           EvacuationInterrupted(host=manager.host)):
         return base.LOST_RACE
     return base.HANDLED
+
+
+# The evacuations to this host that its death interrupted: their instance
+# still names the source host, so no _init_instance here sees them.
+EVACUATIONS = contracts.HostPass(find=interrupted_evacuations,
+                                 recover=end_evacuation)

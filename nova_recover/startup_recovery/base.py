@@ -36,8 +36,8 @@ from nova import exception
 from nova.i18n import _
 from nova import objects
 
-from nova_recover.recovery import registry
-from nova_recover.recovery import state
+from . import registry
+from . import state
 
 LOG = logging.getLogger(__name__)
 

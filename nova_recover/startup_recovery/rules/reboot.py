@@ -55,8 +55,8 @@ from nova.compute import task_states
 from nova.compute import utils as compute_utils
 from nova.compute import vm_states
 
-from nova_recover.recovery import base
-from nova_recover.recovery import registry
+from .. import base
+from .. import registry
 
 LOG = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from oslo_log import log as logging
 
 from nova.compute import task_states
 
-from nova_recover.recovery import base
-from nova_recover.recovery import registry
+from .. import base
+from .. import registry
 
 LOG = logging.getLogger(__name__)
 

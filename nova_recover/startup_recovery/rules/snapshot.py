@@ -33,18 +33,18 @@ The image the upload left queued or saving in glance is deleted first
 (see glance_cleanup), and the createImage action gets an Error event
 compute_snapshot_interrupted when its compute_snapshot_instance event
 finished Success at the hand-off to nova's long-task pool (see
-image.clear): that Success is otherwise the snapshot's only trace.
+image_upload.clear): that Success is otherwise the snapshot's only trace.
 """
 
 from oslo_log import log as logging
 
 
-from nova_recover.recovery import registry
-from nova_recover.rules import image
+from .. import registry
+from . import image_upload
 
 LOG = logging.getLogger(__name__)
 
-STATES = registry.owned_by('snapshot_pending')
+STATES = registry.owned_by('snapshot')
 # No vm_state is this rule's whatever the task state.
 OWNED_VM_STATES = frozenset()
 
@@ -56,4 +56,4 @@ def owns(instance):
 def recover(manager, context, instance):
     LOG.info('Snapshot interrupted by a nova-compute restart, clearing '
              'task state %s', instance.task_state, instance=instance)
-    return image.clear(manager, context, instance)
+    return image_upload.clear(manager, context, instance)

@@ -68,15 +68,13 @@ from nova import context as nova_context
 from nova import exception
 from nova import objects
 
-from nova_recover import conf as recover_conf
-from nova_recover.recovery import base
-from nova_recover.recovery import evidence
-from nova_recover.recovery import glance_cleanup
-from nova_recover.recovery import state
+from . import base
+from . import evidence
+from . import glance_cleanup
+from . import state
 
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
-recover_conf.register_opts(CONF)
 
 EXPECTED_ATTRS = ['info_cache', 'metadata', 'system_metadata',
                   'numa_topology', 'flavor']

@@ -34,10 +34,10 @@ event at the hand-off gets an Error event that says so.
 
 from oslo_log import log as logging
 
-from nova_recover.recovery import base
-from nova_recover.recovery import evidence
-from nova_recover.recovery import read_ahead
-from nova_recover.recovery import sweep
+from . import base
+from . import evidence
+from . import read_ahead
+from . import sweep
 
 LOG = logging.getLogger(__name__)
 
@@ -46,10 +46,15 @@ def holds(request):
     """Whether the instance must be left for a request still queued.
 
     A contracts.Gate. request.recover_lost is what the sweep calls once
-    the request is taken as lost.
+    the request is taken as lost. The instance of a host pass
+    (request.migration) is another host's: its request is left to run if
+    it may still come (reached_here), and never watched.
     """
     manager, context, instance = (request.manager, request.context,
                                   request.instance)
+    if request.migration is not None:
+        return not reached_here(manager, context, instance,
+                                request.unshown)
     # At the first instance of a start-up; a dictionary look-up after.
     read_ahead.start(manager, context)
     if (request.task_state not in evidence.API_SET or
@@ -80,9 +85,17 @@ def holds(request):
     return queued
 
 
+def check_options(rules):
+    """No option of this gate can be wrong. A contracts.Gate."""
+
+
 def serving(manager):
     """The RPC server runs: the sweep's grace starts counting now."""
     sweep.serving(manager)
+
+
+def finished(manager):
+    """Nothing to report: the sweep says what it does as it does it."""
 
 
 def recovered(request, outcome):
@@ -97,6 +110,8 @@ def recovered(request, outcome):
         request.manager, request.context, request.instance,
         request.task_state)
     notes = base.take_notes(manager, instance)
+    if request.unshown is not None:
+        close_request(manager, context, instance, request.unshown)
     if task_state is None:
         return
     try:
@@ -119,8 +134,8 @@ def recovered(request, outcome):
 def reached_here(manager, context, instance, request=None):
     """Whether an operation found by its migration reached this host.
 
-    For the start-up passes over migrations (engine.recover_evacuations
-    and recover_confirms), whose instances init_instance never sees: an
+    For the start-up passes over migrations (order.HOST_PASSES), whose
+    instances init_instance never sees: an
     evacuation to this host belongs to the source until it ends, and a
     confirm leaves no task_state. ``request`` names a request that no
     task_state shows (evidence.UNSHOWN); without it the task_state's

@@ -76,9 +76,9 @@ import nova.conf
 from nova import exception
 from nova import objects
 
-from nova_recover.recovery import base
-from nova_recover.recovery import glance_cleanup
-from nova_recover.recovery import registry
+from .. import base
+from .. import glance_cleanup
+from .. import registry
 
 CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)

@@ -45,9 +45,9 @@ from nova.compute import task_states
 from nova.compute import utils as compute_utils
 from nova.compute import vm_states
 
-from nova_recover.recovery import base
-from nova_recover.recovery import glance_cleanup
-from nova_recover.recovery import registry
+from .. import base
+from .. import glance_cleanup
+from .. import registry
 
 LOG = logging.getLogger(__name__)
 

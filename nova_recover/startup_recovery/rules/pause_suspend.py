@@ -59,12 +59,12 @@ from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
 
-from nova_recover.recovery import base
-from nova_recover.recovery import registry
+from .. import base
+from .. import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = registry.owned_by('pause')
+STATES = registry.owned_by('pause_suspend')
 # No vm_state is this rule's whatever the task state.
 OWNED_VM_STATES = frozenset()
 

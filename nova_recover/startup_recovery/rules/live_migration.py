@@ -45,12 +45,12 @@ from nova.compute import task_states
 from nova.compute import vm_states
 from nova import objects
 
-from nova_recover.recovery import base
-from nova_recover.recovery import registry
+from .. import base
+from .. import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = registry.owned_by('migrating')
+STATES = registry.owned_by('live_migration')
 # No vm_state is this rule's whatever the task state.
 OWNED_VM_STATES = frozenset()
 TERMINAL = frozenset(['completed', 'error', 'failed', 'cancelled', 'done',

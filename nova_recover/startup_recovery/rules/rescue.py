@@ -50,9 +50,9 @@ from oslo_log import log as logging
 from nova.compute import power_state
 from nova.compute import vm_states
 
-from nova_recover.recovery import base
-from nova_recover.recovery import guest_facts
-from nova_recover.recovery import registry
+from .. import base
+from .. import guest_facts
+from .. import registry
 
 LOG = logging.getLogger(__name__)
 

@@ -66,14 +66,14 @@ from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
 
-from nova_recover.recovery import base
-from nova_recover.recovery import glance_cleanup
-from nova_recover.recovery import guest_facts
-from nova_recover.recovery import registry
+from .. import base
+from .. import glance_cleanup
+from .. import guest_facts
+from .. import registry
 
 LOG = logging.getLogger(__name__)
 
-STATES = registry.owned_by('image')
+STATES = registry.owned_by('image_upload')
 # No vm_state is this rule's whatever the task state.
 OWNED_VM_STATES = frozenset()
 

@@ -55,7 +55,7 @@ import nova.conf
 from nova import exception
 from nova import service_auth
 
-from nova_recover.recovery import base
+from . import base
 
 LOG = logging.getLogger(__name__)
 

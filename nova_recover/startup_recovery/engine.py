@@ -12,19 +12,14 @@
 
 """Run the recovery rules for one instance at nova-compute start-up.
 
-The order of RULES matters where two rules could claim one instance:
-``deleting`` comes first because a delete is what the user asked for
-last, whatever else the instance was doing; ``build`` comes next because
-a guest that never finished spawning has nothing to reboot, power or
-snapshot, except where ``build.owns`` hands a SPAWNING offloaded server
-to ``shelve`` (an unshelve spawns under SPAWNING too). The remaining
-rules own disjoint task states; doc/coverage.rst (generated from
-coverage.py) lists which rule owns which.
-
-Before any rule, an instance whose request may still be on the message
-queue is left alone (see queued.py), so every rule only ever sees an
-operation that reached this host and died. A request that turns out
-lost never reaches a rule either (recover_lost).
+The engine names no rule and no gate: order.py lists them, and the
+order they run in, so the engine stays the same whichever are there.
+Every instance meets the gates first (order.GATES), which may hold it
+back: an instance whose request may still be on the message queue is
+left alone (queued.py), so every rule only ever sees an operation that
+reached this host and died. A request that turns out lost never reaches
+a rule either (recover_lost). The first rule, in order.RULES, that owns
+the instance's state then settles it.
 
 Nothing escapes from here: nova-compute start-up must go on for the
 other instances whatever one of them does. A failure of nova's own
@@ -43,58 +38,16 @@ from nova.compute import power_state
 from nova.compute import vm_states
 from nova import exception
 
-from nova_recover.recovery import base
-from nova_recover.recovery import contracts
-from nova_recover.recovery import controls
-from nova_recover.recovery import queued
-from nova_recover.recovery import state
-from nova_recover.rules import build
-from nova_recover.rules import deleting
-from nova_recover.rules import image
-from nova_recover.rules import migrating
-from nova_recover.rules import password
-from nova_recover.rules import pause
-from nova_recover.rules import powering
-from nova_recover.rules import reboot
-from nova_recover.rules import rebuild
-from nova_recover.rules import rescue
-from nova_recover.rules import resize
-from nova_recover.rules import shelve
-from nova_recover.rules import snapshot_pending
-from nova_recover.rules import soft_delete
+from . import base
+from . import contracts
+from . import order
+from . import state
 
 LOG = logging.getLogger(__name__)
 
-# Asked, in order, before any rule: a gate may hold an instance back from
-# recovery (``holds``, asked of every instance with the task_state read
-# once for all), and hears of every instance recovered (``recovered``).
-# Neither may raise. Each is a contracts.Gate.
-GATES = (
-    controls,
-    queued,
-)
-
-RULES = (
-    deleting,
-    build,
-    image,
-    snapshot_pending,
-    reboot,
-    powering,
-    rebuild,
-    pause,
-    password,
-    soft_delete,
-    shelve,
-    rescue,
-    resize,
-    migrating,
-)
-# Each of RULES is a contracts.Rule.
-
 
 def rule_for(instance):
-    """The first rule, in RULES order, that owns the instance's state.
+    """The first rule, in order.RULES, that owns the instance's state.
 
     Only rules that list the instance's task_state in STATES, or its
     vm_state in OWNED_VM_STATES, are asked, so a healthy instance costs
@@ -120,18 +73,19 @@ _indexed = (None, {}, {})
 
 
 def _index():
-    """RULES by task_state and by vm_state, rebuilt when RULES changes."""
+    """order.RULES by task_state and by vm_state, rebuilt if it changes."""
     global _indexed
-    if _indexed[0] is not RULES:
+    rules = order.RULES
+    if _indexed[0] is not rules:
         by_task_state, by_vm_state = {}, {}
-        for rule in RULES:
+        for rule in rules:
             for task_state in rule.STATES:
                 by_task_state[task_state] = by_task_state.get(
                     task_state, ()) + (rule,)
             for vm_state in rule.OWNED_VM_STATES:
                 by_vm_state[vm_state] = by_vm_state.get(vm_state, ()) + (
                     rule,)
-        _indexed = (RULES, by_task_state, by_vm_state)
+        _indexed = (rules, by_task_state, by_vm_state)
     return _indexed
 
 
@@ -152,7 +106,7 @@ def init_instance(manager, context, instance, default):
     rule = _rule_for(instance, task_state, base.field(instance, 'vm_state'))
     request = _request(manager, context, instance, task_state, rule,
                        default)
-    for gate in GATES:
+    for gate in order.GATES:
         if gate.holds(request):
             return
     if rule is None and task_state is None:
@@ -224,21 +178,24 @@ def _vm_state_before(instance, current):
 
 
 def _recovered(request, outcome):
-    for gate in GATES:
+    for gate in order.GATES:
         gate.recovered(request, outcome)
 
 
 def check_options():
     """Refuse wrong [recover] options before init_host touches anything."""
-    controls.check_options(RULES)
+    for gate in order.GATES:
+        gate.check_options(order.RULES)
 
 
 def summarize(manager):
-    """Log what start-up recovery did, at the end of init_host.
+    """Tell the gates that init_host has seen every instance.
 
-    The caller then calls raise_start_up_failure.
+    Called at the end of init_host, also when it failed; the caller then
+    calls raise_start_up_failure.
     """
-    controls.summarize(manager)
+    for gate in order.GATES:
+        gate.finished(manager)
 
 
 def _recover(manager, context, instance, default, task_state, rule):
@@ -336,46 +293,34 @@ def _fail(context, instance, task_state, exc):
         return base.FAILED
 
 
-def recover_evacuations(manager, context):
-    """End the evacuations to this host that its death interrupted.
+def recover_host_passes(manager, context):
+    """Run order.HOST_PASSES, once per start-up; never raises.
 
-    Called once per start-up, after nova's own start-up steps (the driver
-    must be ready to destroy a half-spawned guest). Such an instance
-    still names the source host, so init_instance never sees it here,
-    and the source's own start-up must not destroy its guest for an
-    evacuation that failed (rebuild.end_evacuation). Never raises.
+    Called after nova's own start-up steps: the driver must be ready to
+    destroy a half-spawned guest. The instances these passes find are
+    not this host's (an evacuation to this host still names the source;
+    a confirm that died on this source is on the destination), so
+    init_instance never sees them.
     """
-    _host_pass(manager, context, rebuild, rebuild.interrupted_evacuations,
-               rebuild.end_evacuation)
+    for rule, host_pass in order.HOST_PASSES:
+        _host_pass(manager, context, rule, host_pass)
 
 
-def recover_confirms(manager, context):
-    """Confirm again the resizes whose confirm died on this source host.
-
-    Called once per start-up, like recover_evacuations: the server of a
-    confirm shows no task_state, and is on the destination host unless
-    the resize was to this host (resize.interrupted_confirms). Never
-    raises.
-    """
-    _host_pass(manager, context, resize, resize.interrupted_confirms,
-               resize.confirm, request='confirm_resize')
-
-
-def _host_pass(manager, context, rule, find, recover, request=None):
-    """Recover what find returns, (instance, migration) pairs, with recover.
+def _host_pass(manager, context, rule, host_pass):
+    """Recover what host_pass finds, one (instance, migration) at a time.
 
     The instances are not this host's, so nova's start-up path never
-    runs for them (the controls get a path that does nothing), and a
-    request still queued for this host is left to run
-    (queued.reached_here). The operator's controls apply as to any
-    instance; a failure of one instance never stops the others.
+    runs for them (the gates get a path that does nothing), and the
+    gates may hold one back as for any instance: the operator's
+    controls apply, and a request still queued for this host is left to
+    run. A failure of one instance never stops the others.
     """
     try:
-        found = find(manager, context)
+        found = host_pass.find(manager, context)
     except Exception:
         LOG.exception('Start-up recovery could not look for the %s '
                       'operations that this host did not finish',
-                      controls.rule_name(rule))
+                      rule.__name__.rsplit('.', 1)[-1])
         return
     for instance, migration in found:
         # Nova's path does nothing for another host's instance, and a
@@ -383,36 +328,36 @@ def _host_pass(manager, context, rule, find, recover, request=None):
         told = contracts.GateRequest(
             manager=manager, context=context, instance=instance,
             task_state=instance.task_state, rule=rule,
-            nova_path=lambda context, instance: None, recover_lost=None)
+            nova_path=lambda context, instance: None, recover_lost=None,
+            migration=migration, unshown=host_pass.request)
+        if any(gate.holds(told) for gate in order.GATES):
+            continue
         task_state = told.task_state
-        if controls.holds(told):
-            continue
-        if not queued.reached_here(manager, context, instance, request):
-            continue
         try:
-            outcome = recover(manager, context, instance, migration)
+            host_pass.recover(manager, context, instance, migration)
         except exception.UnexpectedTaskStateError as exc:
             LOG.info('Start-up recovery lost a race, leaving the instance '
                      'alone: %s', exc, instance=instance)
             outcome = base.LOST_RACE
         except Exception as exc:
             LOG.exception('Start-up recovery of %(op)s failed',
-                          {'op': request or base.operation_of(instance)},
+                          {'op': host_pass.request or
+                           base.operation_of(instance)},
                           instance=instance)
             # Nothing interrupted shows on a confirm's instance: it is left
             # as it is, and the next start-up finds the confirm again.
             outcome = (base.FAILED if task_state is None else
                        _fail(context, instance, task_state, exc))
-        if outcome != base.LOST_RACE and outcome != base.FAILED:
+        else:
             outcome = _settled(instance)
         _recovered(told, outcome)
-        if request is not None:
-            queued.close_request(manager, context, instance, request)
 
 
 def serving(manager):
     """Nova started the manager's RPC server(s): queued requests now flow.
 
-    The deferred sweep counts the grace of a held request from here.
+    A gate that waits for a request counts its time from here (the
+    deferred sweep of queued.py does).
     """
-    queued.serving(manager)
+    for gate in order.GATES:
+        gate.serving(manager)

@@ -73,9 +73,10 @@ from nova.compute import vm_states
 from nova import exception
 from nova import objects
 
-from nova_recover.recovery import base
-from nova_recover.recovery import guest_facts
-from nova_recover.recovery import registry
+from .. import base
+from .. import contracts
+from .. import guest_facts
+from .. import registry
 
 LOG = logging.getLogger(__name__)
 
@@ -337,3 +338,10 @@ def confirm(manager, context, instance, migration):
                            instance_actions.CONFIRM_RESIZE),
         instance, migration, manager.host)
     return base.HANDLED
+
+
+# The confirms that died on this source host: their instance shows no
+# task_state and is on the destination, so no _init_instance here sees
+# them.
+CONFIRMS = contracts.HostPass(find=interrupted_confirms, recover=confirm,
+                              request='confirm_resize')
