@@ -10,7 +10,12 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Options of nova-recover, in the [recover] group of nova.conf."""
+"""Options of nova-compute start-up recovery: the [recover] group.
+
+The same file is the overlay's and patched nova's nova/conf/recover.py;
+nova.conf registers the group in patched nova, the overlay's install
+does otherwise.
+"""
 
 from oslo_config import cfg
 
@@ -73,5 +78,11 @@ def register_opts(conf):
 
 
 def list_opts():
-    """For oslo-config-generator (entry point oslo.config.opts)."""
-    return [(recover_group, recover_opts)]
+    """{group: options}, as every module of nova/conf answers.
+
+    nova.conf.opts.list_opts collects these from each module of nova/conf
+    for oslo-config-generator; the overlay's entry point goes through
+    nova_recover.opts, which gives the generator its (group, options)
+    pairs.
+    """
+    return {recover_group: recover_opts}

@@ -16,7 +16,7 @@
 #                         for the shorter prefixes 1..N-1 (default: all of
 #                         them); the start-up recovery test modules and
 #                         test_compute's start-up tests always run.
-#   PATCHES_PREFIXES      the prefixes to check, as numbers ("1 8 16");
+#   PATCHES_PREFIXES      the prefixes to check, as numbers ("4 9 17");
 #                         default every one from 1 to N-1.
 #   PATCHES_SKIP_FUNCTIONAL=1  skip step 3 (nova's restart functional tests).
 #   PATCHES_SKIP_OUTCOMES=1    skip step 4 (the crash-scenario comparison).
@@ -50,7 +50,7 @@ export OS_WSGI__API_PASTE_CONFIG=${OS_WSGI__API_PASTE_CONFIG:-$venv/etc/nova/api
 # PATCHES_PREFIX_TESTS), every test of the start-up recovery modules, and
 # test_compute's tests of _init_instance.
 startup='nova\.tests\.unit\.compute\.test_compute_mgr\.'
-startup_modules='nova\.tests\.unit\.compute\.test_startup_recovery_\w+\.'
+startup_modules='nova\.tests\.unit\.compute\.startup_recovery\.'
 startup_compute='nova\.tests\.unit\.compute\.test_compute\..*(init_instance|partial_deletion)'
 
 failed=0

@@ -92,8 +92,8 @@ def main(argv=None):
                         help='keep the services\' logs in FILE')
     args = parser.parse_args(argv)
 
-    from nova_recover.tests import fixtures
-    if fixtures.native():
+    from nova_recover.tests import overlay_fixtures
+    if overlay_fixtures.native():
         parser.error('NOVA_RECOVER_NATIVE is set: the nova under test is '
                      'patched, so there is no stock nova to compare with')
     names = _scenario_names(args.all)

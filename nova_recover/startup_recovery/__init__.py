@@ -10,15 +10,17 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The mechanism that runs the rules at nova-compute start-up.
+"""Recovery of instances that a nova-compute restart left mid-operation.
 
-``base`` holds what every rule shares and ``engine`` runs the rules for
-one instance; ``contracts`` says what the engine expects of a rule and
-of a gate, and ``state`` is what start-up recovery keeps on the compute
-manager. ``queued`` is the engine's gate for requests that may still be
-on the message queue: ``evidence`` tells a request that reached this
-host from one still queued, and ``sweep`` settles, later, the requests
-that never came. Imports go one way: engine -> queued -> sweep ->
-evidence -> base -> state; contracts and state import nothing of the
-package.
+ComputeManager._init_instance hands every instance to
+``engine.init_instance`` at start-up. ``order`` lists the rules (one
+module per operation under ``rules/``) and the gates the engine runs;
+``contracts`` says what the engine expects of each; ``base`` holds what
+the rules share, ``state`` what start-up recovery keeps on the compute
+manager and ``registry`` what it knows of each of nova's task states.
+``queued`` is the gate for requests that may still be on the message
+queue: ``evidence`` tells a request that reached this host from one
+still queued, and ``sweep`` settles, later, the requests that never
+came. Imports go one way: order -> rules and gates -> base -> registry
+and state; contracts, registry and state import nothing of the package.
 """

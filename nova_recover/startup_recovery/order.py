@@ -15,24 +15,19 @@
 The only module of the package that names its plug-ins: the engine runs
 whatever is listed here, so adding a rule is a new module plus a line
 in each list it belongs to, and nothing in the engine changes. One name
-per line, so that a list can grow or shrink by whole lines.
+per line, so that a list grows or shrinks by whole lines.
 
 GATES are asked, in this order, before any rule, for every instance of
 this host (contracts.Gate).
 
 RULES are asked in this order where two could claim one instance
-(contracts.Rule): ``deleting`` first, because a delete is what the user
-asked for last, whatever else the instance was doing; ``build`` next,
-because a guest that never finished spawning has nothing to reboot,
-power or snapshot, except where ``build.owns`` hands a SPAWNING
-offloaded server to ``shelve`` (an unshelve spawns under SPAWNING too).
-The other rules own disjoint task states; doc/source/coverage.rst lists
-which rule owns which.
+(contracts.Rule): a delete, what the user asked for last, comes before
+anything else the instance was doing, and a build that never finished,
+which left no guest to act on, before every operation on a guest.
 
 HOST_PASSES run once per start-up, after nova's own start-up steps, for
 operations whose instance start-up never sees as this host's
-(contracts.HostPass), each with the rule it belongs to: a confirm that
-died on this source host first, then an evacuation to this host.
+(contracts.HostPass), each with the rule it belongs to.
 """
 
 from . import controls

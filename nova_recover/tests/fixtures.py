@@ -10,11 +10,17 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+"""Start-up recovery under test as a real nova-compute runs it.
+
+nova-compute has no database (nova/cmd/compute.py): every remotable call
+goes to nova-conductor. ProductionShape makes a test hold to that too,
+so that a test against a database still proves that start-up recovery
+never reads it directly.
+"""
+
 import collections
 import contextlib
 import functools
-import importlib
-import os
 import threading
 import time
 
@@ -30,32 +36,9 @@ from nova.objects import base as objects_base
 from nova import rpc
 from nova.tests import fixtures as nova_fixtures
 
-import nova_recover
+from nova_recover.startup_recovery import read_ahead
+from nova_recover.startup_recovery import sweep
 
-
-class Overlay(fixtures.Fixture):
-    """Install the overlay for one test and take it out afterwards.
-
-    With NOVA_RECOVER_NATIVE=1 set, the nova under test carries the patch
-    series and the overlay is not installed: the same tests then prove
-    the patches behave as the overlay does.
-    """
-
-    def _setUp(self):
-        if native():
-            return
-        nova_recover.install()
-        self.addCleanup(nova_recover.uninstall)
-
-
-def native():
-    """Whether the tests run against a patched nova, overlay off."""
-    return os.environ.get('NOVA_RECOVER_NATIVE', '') in ('1', 'true')
-
-
-# Where the calling thread (or greenthread, under eventlet) stands:
-# 'compute' counts nested compute-side calls, 'conductor' is set while a
-# remotable call is being served.
 _where = threading.local()
 
 
@@ -189,8 +172,9 @@ class ProductionShape(fixtures.Fixture):
     a rule re-runs inside it), in the threads that read evidence ahead
     and during every pass of the deferred sweep: a direct database call
     raises DBNotAllowed, and remotable
-    calls go through ConductorIndirection. Use it after Overlay, so that
-    it wraps whatever _init_instance the test runs.
+    calls go through ConductorIndirection. It wraps the _init_instance
+    that ComputeManager has when the fixture starts: one that start-up
+    recovery already routes.
 
     ``round_trips`` lists the conductor calls made so far.
 
@@ -222,15 +206,9 @@ class ProductionShape(fixtures.Fixture):
         self.useFixture(fixtures.MonkeyPatch(
             'nova.compute.manager.ComputeManager._init_instance',
             _on_compute_side(cls.__dict__['_init_instance'])))
-        sweep = importlib.import_module(
-            'nova.compute.startup_recovery.sweep' if native() else
-            'nova_recover.startup_recovery.sweep')
         self.useFixture(fixtures.MonkeyPatch(
             sweep.__name__ + '.sweep_once',
             _on_compute_side(sweep.sweep_once)))
-        read_ahead = importlib.import_module(
-            'nova.compute.startup_recovery.read_ahead' if native() else
-            'nova_recover.startup_recovery.read_ahead')
         self.useFixture(fixtures.MonkeyPatch(
             read_ahead.__name__ + '._read',
             self._counted(_on_compute_side(read_ahead._read, ahead=True))))

@@ -12,10 +12,10 @@
 
 """The policy: one module per recovered operation.
 
-Each module opens with the upstream change it mirrors (or says that it
+Each module opens with the upstream change it continues (or says that it
 goes beyond the blueprint), takes the task states it owns (STATES) from
-the task-state registry (nova_recover.startup_recovery.registry) and
-exposes ``owns(instance)`` and ``recover(manager, context, instance)``.
-The engine (nova_recover.startup_recovery.engine) decides the order they are
-asked in; a rule never imports the engine, the evidence or the sweep.
+the task-state registry (registry.py) and exposes ``owns(instance)`` and
+``recover(manager, context, instance)`` (contracts.Rule). order.py
+decides the order they are asked in; a rule never imports the engine,
+the evidence or the sweep.
 """

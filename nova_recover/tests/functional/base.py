@@ -41,6 +41,7 @@ from nova import utils
 
 import nova_recover
 from nova_recover.tests import fixtures as recover_fixtures
+from nova_recover.tests import overlay_fixtures
 
 HOST = 'host1'
 # How long a crashed request is parked at most; the test's cleanup ends it.
@@ -93,7 +94,7 @@ class CrashRestartTestCase(PatientWaits,
     """One compute on the fake driver, real RPC casts.
 
     RECOVER picks the mode: True installs the overlay (a no-op against a
-    patched nova, see fixtures.Overlay), False leaves stock nova alone.
+    patched nova, see overlay_fixtures.Overlay), False leaves stock nova alone.
     """
 
     compute_driver = 'fake.MediumFakeDriver'
@@ -107,8 +108,8 @@ class CrashRestartTestCase(PatientWaits,
     def setUp(self):
         super().setUp()
         if self.RECOVER:
-            self.useFixture(recover_fixtures.Overlay())
-        elif not recover_fixtures.native():
+            self.useFixture(overlay_fixtures.Overlay())
+        elif not overlay_fixtures.native():
             # A leftover install would make "stock" a lie.
             self.assertFalse(nova_recover.is_installed())
         # Start-up runs as in a real nova-compute: no database, every
@@ -394,7 +395,7 @@ def _unwound(worker):
 
 def _sweep_module():
     return importlib.import_module(
-        'nova.compute.startup_recovery.sweep' if recover_fixtures.native()
+        'nova.compute.startup_recovery.sweep' if overlay_fixtures.native()
         else 'nova_recover.startup_recovery.sweep')
 
 

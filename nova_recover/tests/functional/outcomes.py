@@ -31,9 +31,9 @@ import re
 import sys
 import unittest
 
-from nova_recover.tests import fixtures
 from nova_recover.tests.functional import base
 from nova_recover.tests.functional import scenarios
+from nova_recover.tests import overlay_fixtures
 
 
 class OutcomeCase(base.CrashRestartTestCase):
@@ -143,7 +143,8 @@ def main(argv=None):
             out.write('\n')
     if args.table or not args.json:
         title = ('stock' if args.stock else
-                 'patched nova' if fixtures.native() else 'nova-recover')
+                 'patched nova' if overlay_fixtures.native()
+                 else 'nova-recover')
         print(table([(title, rows)]))
     failed = sorted(name for name, row in rows.items() if 'error' in row)
     if failed:

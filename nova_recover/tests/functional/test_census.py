@@ -72,6 +72,7 @@ from nova_recover.startup_recovery import evidence
 from nova_recover.startup_recovery import state as recovery_state
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import end_states
+from nova_recover.tests import overlay_fixtures
 
 LOG = logging.getLogger(__name__)
 
@@ -418,8 +419,8 @@ class CensusBase(test.TestCase):
     def setUp(self):
         super().setUp()
         if not self.STOCK:
-            self.useFixture(recover_fixtures.Overlay())
-        elif recover_fixtures.native():
+            self.useFixture(overlay_fixtures.Overlay())
+        elif overlay_fixtures.native():
             self.skipTest('stock nova cannot be measured against the '
                           'patched tree (NOVA_RECOVER_NATIVE=1)')
         else:
@@ -650,11 +651,11 @@ class CensusBase(test.TestCase):
         when); here it is told at once, so the table can show the end.
         """
         package = ('nova.compute.startup_recovery'
-                   if recover_fixtures.native()
+                   if overlay_fixtures.native()
                    else 'nova_recover.startup_recovery')
         engine = importlib.import_module(package + '.engine')
         lost = importlib.import_module(package + '.sweep')
-        if recover_fixtures.native():
+        if overlay_fixtures.native():
             default = self.compute._init_instance_default
         else:
             from nova_recover import overlay

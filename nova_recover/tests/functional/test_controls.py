@@ -25,6 +25,7 @@ from nova_recover import overlay
 from nova_recover.startup_recovery import controls
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import test_census
+from nova_recover.tests import overlay_fixtures
 
 
 class DryRunTestCase(test_census.CensusBase):
@@ -40,7 +41,7 @@ class DryRunTestCase(test_census.CensusBase):
         and so left it in a state stock nova never leaves it in (its VIFs
         unplugged, its stop not retried); now each row ends as stock's.
         """
-        if recover_fixtures.native():
+        if overlay_fixtures.native():
             self.skipTest('stock nova is not in the patched tree')
         self.flags(dry_run=True, group='recover')
         dry_run = self._outcomes()
@@ -64,7 +65,7 @@ class DisabledRuleTestCase(test_census.CensusBase):
                 for row, outcome in self.census(census_rows)]
 
     def test_disabled_rule_gives_nova_own_outcome(self):
-        if recover_fixtures.native():
+        if overlay_fixtures.native():
             self.skipTest('stock nova is not in the patched tree')
         self.flags(disabled_rules=['powering'], group='recover')
         disabled = self._outcomes()

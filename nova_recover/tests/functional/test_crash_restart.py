@@ -28,9 +28,9 @@ from oslo_log import log as logging
 import testtools
 from testtools import content
 
-from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import base
 from nova_recover.tests.functional import scenarios
+from nova_recover.tests import overlay_fixtures
 
 LOG = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class StockCrashRestartTestCase(_ScenarioTestCase):
     RECOVER = False
 
     def setUp(self):
-        if recover_fixtures.native():
+        if overlay_fixtures.native():
             self.skipTest('the nova under test carries nova-recover; '
                           'there is no stock to measure')
         super().setUp()

@@ -23,9 +23,9 @@ from unittest import mock
 from nova import context as nova_context
 from nova import objects
 
-from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import base
 from nova_recover.tests.functional import scenarios
+from nova_recover.tests import overlay_fixtures
 
 MODULES = ('shelve', 'rescue', 'resize', 'live_migration')
 FIELDS = ('task_state', 'vm_state', 'power_state', 'fault')
@@ -245,7 +245,7 @@ class StockCrashRestartDebrisTestCase(_Rows):
     RECOVER = False
 
     def setUp(self):
-        if recover_fixtures.native():
+        if overlay_fixtures.native():
             self.skipTest('the nova under test carries nova-recover')
         super().setUp()
 

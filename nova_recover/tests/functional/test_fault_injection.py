@@ -35,6 +35,7 @@ from nova.tests.functional import integrated_helpers
 
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import base
+from nova_recover.tests import overlay_fixtures
 
 # name -> (vm_state, task_state, guest power state, the API action and
 # compute method that show an API-set request reached this host).
@@ -147,7 +148,7 @@ class FaultInjectionTestCase(_Base):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(recover_fixtures.Overlay())
+        self.useFixture(overlay_fixtures.Overlay())
         self.useFixture(recover_fixtures.ProductionShape())
         self.servers = self._boot(STUCK)
         self._stop_and_stick(self.servers)
@@ -226,7 +227,7 @@ class StockContrastTestCase(_Base):
     """Stock nova 34, overlay not installed, for contrast."""
 
     def setUp(self):
-        if recover_fixtures.native():
+        if overlay_fixtures.native():
             self.skipTest('nova under test carries the patch series')
         super().setUp()
         self.useFixture(recover_fixtures.ProductionShape())
@@ -252,7 +253,7 @@ class HostNotReadyTestCase(_Base):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(recover_fixtures.Overlay())
+        self.useFixture(overlay_fixtures.Overlay())
         self.useFixture(recover_fixtures.ProductionShape())
 
     def test_healthy_servers_stay_as_they_are(self):

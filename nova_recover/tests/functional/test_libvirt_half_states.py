@@ -44,6 +44,7 @@ from nova.virt.libvirt import utils as libvirt_utils
 
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import base
+from nova_recover.tests import overlay_fixtures
 
 HOST = 'host1'
 
@@ -163,7 +164,7 @@ class LibvirtHalfStateTestCase(base.PatientWaits,
 
     def setUp(self):
         super().setUp()
-        self.useFixture(recover_fixtures.Overlay())
+        self.useFixture(overlay_fixtures.Overlay())
         self.useFixture(recover_fixtures.ProductionShape())
         self.useFixture(RealLibvirtDomains())
         self.flags(manager_shutdown_timeout=0)

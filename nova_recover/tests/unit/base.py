@@ -28,7 +28,7 @@ from nova.tests.unit.api.openstack import fakes
 from nova.tests.unit import fake_instance
 
 from nova_recover.startup_recovery import evidence
-from nova_recover.tests import fixtures as recover_fixtures
+from nova_recover.tests import overlay_fixtures
 
 
 class InitInstanceTestCase(test.NoDBTestCase):
@@ -42,7 +42,7 @@ class InitInstanceTestCase(test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(recover_fixtures.Overlay())
+        self.useFixture(overlay_fixtures.Overlay())
         self.compute = manager.ComputeManager()
         self.context = context.RequestContext(fakes.FAKE_USER_ID,
                                               fakes.FAKE_PROJECT_ID)

@@ -17,6 +17,8 @@ import sys
 import threading
 from unittest import mock
 
+import fixtures
+
 from nova.cmd import compute as nova_compute
 from nova.compute import manager
 from nova import manager as nova_manager
@@ -26,6 +28,7 @@ from nova import test
 import nova_recover
 from nova_recover.cmd import compute as recover_compute
 from nova_recover import overlay
+from nova_recover.startup_recovery import controls
 from nova_recover.startup_recovery import engine
 
 CM = manager.ComputeManager
@@ -327,3 +330,79 @@ class ConsoleScriptTestCase(test.NoDBTestCase):
             self.assertRaises(nova_recover.InstallRefused,
                               recover_compute.main)
         mock_main.assert_not_called()
+
+
+class InitHostTestCase(test.NoDBTestCase):
+    """The overlay checks the options first and sums up at the end."""
+
+    def test_init_host_is_wrapped(self):
+        calls = []
+
+        def init_host(self, service_ref):
+            calls.append('init_host')
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.compute.manager.ComputeManager.init_host', init_host))
+        self.addCleanup(overlay.uninstall)
+        overlay.install()
+        with test.nested(
+            mock.patch.object(engine, 'check_options',
+                              side_effect=lambda: calls.append('check')),
+            mock.patch.object(engine, 'summarize',
+                              side_effect=lambda m: calls.append('sum')),
+            mock.patch.object(engine, 'recover_host_passes',
+                              side_effect=lambda m, c: calls.append(
+                                  'host passes')),
+        ):
+            manager.ComputeManager.init_host(mock.sentinel.manager, None)
+        # The passes over migrations come after nova's init_host, which
+        # readies the driver, and are counted in the summary.
+        self.assertEqual(['check', 'init_host', 'host passes', 'sum'], calls)
+        overlay.uninstall()
+        self.assertFalse(overlay._is_ours(
+            manager.ComputeManager.__dict__['init_host']))
+
+    def test_nova_failure_fails_init_host_after_every_instance(self):
+        """nova's own failing step fails start-up, as without recovery,
+
+        once every instance went through start-up.
+        """
+        seen = []
+
+        def default(context, instance):
+            seen.append(instance)
+            raise test.TestingException('vifs for %s' % instance)
+
+        def init_host(self, service_ref):
+            for name in ('first', 'second'):
+                engine._nova_start_up(self, default, None, name)
+            seen.append('end of init_host')
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.compute.manager.ComputeManager.init_host', init_host))
+        self.addCleanup(overlay.uninstall)
+        overlay.install()
+        compute = mock.Mock(spec=[])
+        with mock.patch.object(engine, 'summarize') as mock_summarize:
+            raised = self.assertRaises(
+                test.TestingException, manager.ComputeManager.init_host,
+                compute, None)
+        self.assertEqual('vifs for first', str(raised))
+        self.assertEqual(['first', 'second', 'end of init_host'], seen)
+        mock_summarize.assert_called_once_with(compute)
+
+    def test_unknown_rule_stops_init_host(self):
+        self.flags(disabled_rules=['nope'], group='recover')
+        called = []
+
+        def init_host(self, service_ref):
+            called.append(True)
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.compute.manager.ComputeManager.init_host', init_host))
+        self.addCleanup(overlay.uninstall)
+        overlay.install()
+        self.assertRaises(controls.UnknownRule,
+                          manager.ComputeManager.init_host,
+                          mock.sentinel.manager, None)
+        self.assertEqual([], called)

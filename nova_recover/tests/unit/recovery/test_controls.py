@@ -15,14 +15,12 @@ from unittest import mock
 import fixtures
 from oslo_utils.fixture import uuidsentinel as uuids
 
-from nova.compute import manager
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import test
 from nova.virt import hardware
 
-from nova_recover import overlay
 from nova_recover.startup_recovery import controls
 from nova_recover.startup_recovery import engine
 from nova_recover.startup_recovery import order
@@ -121,18 +119,18 @@ class ControlsTestCase(base.InitInstanceTestCase):
         stop nova-compute after an upgrade, and ignoring it would turn
         the rule back on. It is accepted, with a warning.
         """
-        self.flags(disabled_rules=['pause'], group='recover')
+        self.flags(disabled_rules=['image'], group='recover')
         engine.check_options()
         warning, = self.mock_log.warning.call_args_list
-        self.assertEqual({'old': 'pause', 'new': 'pause_suspend'},
+        self.assertEqual({'old': 'image', 'new': 'image_upload'},
                          warning[0][1])
-        instance = self._instance(task_states.PAUSING)
+        instance = self._instance(task_states.IMAGE_UPLOADING)
         self.compute._init_instance(self.context, instance)
         # Held back for nova's own path: the gate for queued requests,
         # which the rule's states would meet next, is never asked.
         self.mock_queued.assert_not_called()
         line, = self._logged()
-        self.assertIn('rule pause_suspend is disabled', line)
+        self.assertIn('rule image_upload is disabled', line)
 
     def test_summary_counts_each_outcome(self):
         healthy = self._instance(None, uuid=uuids.healthy)
@@ -170,79 +168,3 @@ class ControlsTestCase(base.InitInstanceTestCase):
                       self._logged()[-1])
         # The next start-up counts afresh.
         self.assertEqual(0, controls.tally(self.compute).instances)
-
-
-class InitHostTestCase(test.NoDBTestCase):
-    """The overlay checks the options first and sums up at the end."""
-
-    def test_init_host_is_wrapped(self):
-        calls = []
-
-        def init_host(self, service_ref):
-            calls.append('init_host')
-
-        self.useFixture(fixtures.MonkeyPatch(
-            'nova.compute.manager.ComputeManager.init_host', init_host))
-        self.addCleanup(overlay.uninstall)
-        overlay.install()
-        with test.nested(
-            mock.patch.object(engine, 'check_options',
-                              side_effect=lambda: calls.append('check')),
-            mock.patch.object(engine, 'summarize',
-                              side_effect=lambda m: calls.append('sum')),
-            mock.patch.object(engine, 'recover_host_passes',
-                              side_effect=lambda m, c: calls.append(
-                                  'host passes')),
-        ):
-            manager.ComputeManager.init_host(mock.sentinel.manager, None)
-        # The passes over migrations come after nova's init_host, which
-        # readies the driver, and are counted in the summary.
-        self.assertEqual(['check', 'init_host', 'host passes', 'sum'], calls)
-        overlay.uninstall()
-        self.assertFalse(overlay._is_ours(
-            manager.ComputeManager.__dict__['init_host']))
-
-    def test_nova_failure_fails_init_host_after_every_instance(self):
-        """nova's own failing step fails start-up, as without recovery,
-
-        once every instance went through start-up.
-        """
-        seen = []
-
-        def default(context, instance):
-            seen.append(instance)
-            raise test.TestingException('vifs for %s' % instance)
-
-        def init_host(self, service_ref):
-            for name in ('first', 'second'):
-                engine._nova_start_up(self, default, None, name)
-            seen.append('end of init_host')
-
-        self.useFixture(fixtures.MonkeyPatch(
-            'nova.compute.manager.ComputeManager.init_host', init_host))
-        self.addCleanup(overlay.uninstall)
-        overlay.install()
-        compute = mock.Mock(spec=[])
-        with mock.patch.object(engine, 'summarize') as mock_summarize:
-            raised = self.assertRaises(
-                test.TestingException, manager.ComputeManager.init_host,
-                compute, None)
-        self.assertEqual('vifs for first', str(raised))
-        self.assertEqual(['first', 'second', 'end of init_host'], seen)
-        mock_summarize.assert_called_once_with(compute)
-
-    def test_unknown_rule_stops_init_host(self):
-        self.flags(disabled_rules=['nope'], group='recover')
-        called = []
-
-        def init_host(self, service_ref):
-            called.append(True)
-
-        self.useFixture(fixtures.MonkeyPatch(
-            'nova.compute.manager.ComputeManager.init_host', init_host))
-        self.addCleanup(overlay.uninstall)
-        overlay.install()
-        self.assertRaises(controls.UnknownRule,
-                          manager.ComputeManager.init_host,
-                          mock.sentinel.manager, None)
-        self.assertEqual([], called)

@@ -12,7 +12,6 @@
 
 from unittest import mock
 
-import oslo_messaging as messaging
 from oslo_utils import uuidutils
 
 from nova.compute import instance_actions
@@ -24,13 +23,12 @@ from nova.db.main import api as db_api
 from nova import exception
 from nova import objects
 from nova import test
-from nova.tests import fixtures as nova_fixtures
 
 from nova_recover.startup_recovery import evidence
-from nova_recover.startup_recovery import read_ahead
 from nova_recover.startup_recovery import registry
 from nova_recover.startup_recovery import state as recovery_state
-from nova_recover.tests import fixtures as recover_fixtures
+from nova_recover.tests import fixtures as sr_fixtures
+from nova_recover.tests import overlay_fixtures
 
 HOST = 'host1'
 # Saved by the source nova-compute just before it casts to the
@@ -55,7 +53,7 @@ class EvidenceBase(test.TestCase):
         super().setUp()
         self.context = nova_context.get_admin_context()
         self.manager = FakeManager()
-        self.shape = self.useFixture(recover_fixtures.ProductionShape())
+        self.shape = self.useFixture(sr_fixtures.ProductionShape())
 
     def _instance(self, task_state, vm_state=vm_states.ACTIVE, host=HOST):
         instance = objects.Instance(
@@ -615,8 +613,8 @@ class EvidenceTestCase(EvidenceBase):
     # --- the engine uses it -------------------------------------------
 
     def test_start_up_leaves_queued_request_alone(self):
-        self.useFixture(recover_fixtures.Overlay())
-        shape = self.useFixture(recover_fixtures.ProductionShape())
+        self.useFixture(overlay_fixtures.Overlay())
+        shape = self.useFixture(sr_fixtures.ProductionShape())
         self.flags(host=HOST)
         compute = compute_manager.ComputeManager()
         instance = self._instance(task_states.POWERING_OFF)
@@ -629,38 +627,9 @@ class EvidenceTestCase(EvidenceBase):
         self.assertEqual(task_states.POWERING_OFF, instance.task_state)
         self.assertEqual(vm_states.ACTIVE, instance.vm_state)
 
-    def _start_up_snapshot(self, task_state):
-        """Start-up of a snapshot whose event ended at the hand-off."""
-        self.useFixture(recover_fixtures.Overlay())
-        self.useFixture(recover_fixtures.ProductionShape())
-        self.flags(host=HOST)
-        compute = compute_manager.ComputeManager()
-        instance = self._instance(task_state)
-        ctxt = self._request(instance, instance_actions.CREATE_IMAGE)
-        self._event(ctxt, instance, 'snapshot_instance', finish=True)
-        with mock.patch.object(compute.image_api, 'get_all',
-                               return_value=[]):
-            compute._init_instance(self.context, instance)
-        instance.refresh()
-        self.assertIsNone(instance.task_state)
-        return [(event.event, event.result)
-                for event in self._events(instance)]
-
-    def test_start_up_notes_a_snapshot_interrupted_after_hand_off(self):
-        self.assertEqual(
-            [('compute_snapshot_instance', 'Success'),
-             ('compute_snapshot_interrupted', 'Error')],
-            self._start_up_snapshot(task_states.IMAGE_SNAPSHOT))
-
-    def test_start_up_leaves_an_uploaded_snapshot_successful(self):
-        # Nothing unfinished in glance: the upload was done.
-        self.assertEqual(
-            [('compute_snapshot_instance', 'Success')],
-            self._start_up_snapshot(task_states.IMAGE_UPLOADING))
-
     def test_start_up_without_evidence_leaves_the_request_alone(self):
-        self.useFixture(recover_fixtures.Overlay())
-        shape = self.useFixture(recover_fixtures.ProductionShape())
+        self.useFixture(overlay_fixtures.Overlay())
+        shape = self.useFixture(sr_fixtures.ProductionShape())
         self.flags(host=HOST)
         compute = compute_manager.ComputeManager()
         instance = self._instance(task_states.POWERING_OFF)
@@ -676,167 +645,6 @@ class EvidenceTestCase(EvidenceBase):
         stop.assert_not_called()
         instance.refresh()
         self.assertEqual(task_states.POWERING_OFF, instance.task_state)
-
-
-class ReadAheadTestCase(EvidenceBase):
-    """Start-up reads every candidate's evidence at once, then takes it.
-
-    Readers run in nova's pool; most tests make the pool synchronous so
-    that what was read ahead is known when the test looks.
-    """
-
-    def setUp(self):
-        super().setUp()
-        self.flags(host=HOST)
-
-    def _start(self, synchronous=True):
-        if synchronous:
-            self.useFixture(nova_fixtures.SpawnIsSynchronousFixture())
-        with self.shape.compute_side():
-            read_ahead.start(self.manager, self.context)
-
-    def _take(self, instance):
-        with self.shape.compute_side():
-            return read_ahead.take(self.manager, instance)
-
-    def _candidates(self):
-        reached = self._instance(task_states.PAUSING)
-        self._event(self._request(reached, instance_actions.PAUSE), reached,
-                    'pause_instance')
-        queued = self._instance(task_states.POWERING_OFF)
-        self._request(queued, instance_actions.STOP)
-        return reached, queued
-
-    def test_one_list_then_the_reads_beside_start_up(self):
-        reached, queued = self._candidates()
-        healthy = self._instance(None)
-        building = self._instance(task_states.PAUSING,
-                                  vm_state=vm_states.BUILDING)
-        elsewhere = self._instance(task_states.PAUSING, host='host2')
-        self._start()
-        self.assertEqual(
-            [('InstanceList.get_by_filters', False)] +
-            [('InstanceActionList.get_by_instance_uuid', True),
-             ('InstanceActionEventList.get_by_action', True)] * 2,
-            [(trip.target, trip.ahead) for trip in self.shape.round_trips])
-        del self.shape.round_trips[:]
-        with self.shape.compute_side():
-            self.assertFalse(evidence.queued(
-                self.manager, self.context, reached, self._take(reached)))
-            self.assertTrue(evidence.queued(
-                self.manager, self.context, queued, self._take(queued)))
-        # What they need no evidence for, or is not ours, was not read.
-        for instance in (healthy, building, elsewhere):
-            self.assertIsNone(self._take(instance))
-        self.assertEqual([], self.shape.round_trips)
-
-    def test_once_per_start_up(self):
-        self._candidates()
-        self._start()
-        del self.shape.round_trips[:]
-        self._start()
-        self.assertEqual([], self.shape.round_trips)
-
-    def test_each_record_is_taken_once(self):
-        reached, _queued = self._candidates()
-        self._start()
-        self.assertIsNotNone(self._take(reached))
-        self.assertIsNone(self._take(reached))
-
-    def test_changed_instance_is_read_again(self):
-        reached, _queued = self._candidates()
-        self._start()
-        # A hard reboot over the stuck pause, cast while this host starts.
-        reached.task_state = task_states.REBOOTING_HARD
-        reached.save()
-        self._request(reached, instance_actions.REBOOT)
-        self.assertIsNone(self._take(reached))
-        self.assertTrue(self.queued(reached))
-
-    def test_failed_read_is_read_again(self):
-        reached, queued = self._candidates()
-        load = evidence.load
-
-        def fail_for_reached(context, instance, names):
-            if instance.uuid == reached.uuid:
-                raise evidence.Unreadable('conductor down')
-            return load(context, instance, names)
-
-        with mock.patch.object(evidence, 'load',
-                               side_effect=fail_for_reached):
-            self._start()
-        self.assertIsNone(self._take(reached))
-        self.assertIsNotNone(self._take(queued))
-        self.assertFalse(self.queued(reached))
-
-    def test_too_far_back_is_taken_as_read(self):
-        """Reading again would only find the same: no second read."""
-        reached, queued = self._candidates()
-        for _ in range(evidence.MAX_ACTIONS):
-            self._request(queued, COMPUTE_ACTION)
-        self._start()
-        del self.shape.round_trips[:]
-        self.assertRaises(evidence.TooFarBack, self._take, queued)
-        self.assertIsNotNone(self._take(reached))
-        self.assertEqual([], self.shape.round_trips)
-
-    def test_list_failure_reads_nothing_ahead(self):
-        reached, _queued = self._candidates()
-        with mock.patch.object(
-                objects.InstanceList, 'get_by_filters',
-                side_effect=messaging.MessagingTimeout('conductor down')):
-            self._start()
-        self.assertIsNone(self._take(reached))
-        # Not asked again in this start-up: each instance reads its own.
-        del self.shape.round_trips[:]
-        self._start()
-        self.assertEqual([], self.shape.round_trips)
-
-    def test_readers_in_nova_pool(self):
-        candidates = []
-        for _ in range(read_ahead.READERS + 2):
-            candidates.extend(self._candidates())
-        self._start(synchronous=False)
-        with self.shape.compute_side():
-            answers = [evidence.queued(self.manager, self.context, instance,
-                                       self._take(instance))
-                       for instance in candidates]
-        self.assertEqual([False, True] * (read_ahead.READERS + 2), answers)
-        # Every read was made by a reader, none by start-up itself.
-        self.assertEqual(
-            {('InstanceList.get_by_filters', False),
-             ('InstanceActionList.get_by_instance_uuid', True),
-             ('InstanceActionEventList.get_by_action', True)},
-            {(trip.target, trip.ahead) for trip in self.shape.round_trips})
-
-    def test_start_up_takes_what_was_read_ahead(self):
-        self.useFixture(recover_fixtures.Overlay())
-        shape = self.useFixture(recover_fixtures.ProductionShape())
-        compute = compute_manager.ComputeManager()
-        # The blueprint's power rule: a start that died here is run again,
-        # a stop still queued is left for its request.
-        died = self._instance(task_states.POWERING_ON,
-                              vm_state=vm_states.STOPPED)
-        self._event(self._request(died, instance_actions.START), died,
-                    'start_instance')
-        queued = self._instance(task_states.POWERING_OFF)
-        self._request(queued, instance_actions.STOP)
-        with test.nested(
-            mock.patch.object(compute, 'start_instance'),
-            mock.patch.object(compute, 'stop_instance'),
-        ) as (start, stop):
-            for instance in (died, queued):
-                compute._init_instance(self.context, instance)
-        start.assert_called_once()
-        stop.assert_not_called()
-        # Start-up itself read no evidence: the readers did.
-        reads = ('InstanceActionList.get_by_instance_uuid',
-                 'InstanceActionEventList.get_by_action')
-        self.assertEqual(
-            [True] * 4, [trip.ahead for trip in shape.round_trips
-                         if trip.target in reads])
-        queued.refresh()
-        self.assertEqual(task_states.POWERING_OFF, queued.task_state)
 
 
 class UnshownRequestTestCase(EvidenceBase):

@@ -28,7 +28,8 @@ from nova import test
 from nova_recover.startup_recovery import engine
 from nova_recover.startup_recovery import evidence
 from nova_recover.startup_recovery import sweep
-from nova_recover.tests import fixtures as recover_fixtures
+from nova_recover.tests import fixtures as sr_fixtures
+from nova_recover.tests import overlay_fixtures
 
 HOST = 'host1'
 GRACE = 600
@@ -42,8 +43,8 @@ class LostRequestTestCase(test.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(recover_fixtures.Overlay())
-        self.shape = self.useFixture(recover_fixtures.ProductionShape())
+        self.useFixture(overlay_fixtures.Overlay())
+        self.shape = self.useFixture(sr_fixtures.ProductionShape())
         self.flags(host=HOST)
         self.flags(queued_request_grace=GRACE, sweep_interval=3600,
                    group='recover')

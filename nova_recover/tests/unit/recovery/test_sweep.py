@@ -30,7 +30,7 @@ from nova_recover.startup_recovery import evidence
 from nova_recover.startup_recovery import glance_cleanup
 from nova_recover.startup_recovery import state as recovery_state
 from nova_recover.startup_recovery import sweep
-from nova_recover.tests import fixtures as recover_fixtures
+from nova_recover.tests import fixtures as sr_fixtures
 
 HOST = 'host1'
 GRACE = 600
@@ -62,7 +62,7 @@ class SweepTestCase(test.TestCase):
         self.recovered = []
         self.flags(queued_request_grace=GRACE, sweep_interval=3600,
                    group='recover')
-        self.shape = self.useFixture(recover_fixtures.ProductionShape())
+        self.shape = self.useFixture(sr_fixtures.ProductionShape())
         # Passes are driven by the tests, not by a background thread.
         self.mock_thread = self.useFixture(test.fixtures.MockPatchObject(
             sweep.threading, 'Thread')).mock
@@ -342,7 +342,7 @@ class SweepThreadTestCase(test.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(recover_fixtures.ProductionShape())
+        self.useFixture(sr_fixtures.ProductionShape())
         self.context = nova_context.get_admin_context()
         self.manager = FakeManager()
         self.recovered = []

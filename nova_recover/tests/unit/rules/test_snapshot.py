@@ -12,6 +12,8 @@
 
 from unittest import mock
 
+from nova.compute import instance_actions
+from nova.compute import manager as compute_manager
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
@@ -19,7 +21,10 @@ from nova import exception
 from nova import test
 from nova.virt import hardware
 
+from nova_recover.tests import fixtures as sr_fixtures
+from nova_recover.tests import overlay_fixtures
 from nova_recover.tests.unit import base
+from nova_recover.tests.unit.recovery import test_evidence
 
 
 class SnapshotPendingRecoveryTestCase(base.InitInstanceTestCase):
@@ -146,3 +151,40 @@ class SnapshotPendingRecoveryTestCase(base.InitInstanceTestCase):
         self.assertEqual(vm_states.ERROR, instance.vm_state)
         self.assertFault(instance, 'snapshot interrupted by nova-compute '
                                    'restart: db hiccup')
+
+
+class SnapshotEvidenceTestCase(test_evidence.EvidenceBase):
+    """A snapshot's only event ends at the hand-off: start-up notes it.
+
+    Against the database, as nova-compute runs: the rule clears the task
+    and the gate writes the event that says the snapshot was cut short.
+    """
+
+    def _start_up_snapshot(self, task_state):
+        """Start-up of a snapshot whose event ended at the hand-off."""
+        self.useFixture(overlay_fixtures.Overlay())
+        self.useFixture(sr_fixtures.ProductionShape())
+        self.flags(host=test_evidence.HOST)
+        compute = compute_manager.ComputeManager()
+        instance = self._instance(task_state)
+        ctxt = self._request(instance, instance_actions.CREATE_IMAGE)
+        self._event(ctxt, instance, 'snapshot_instance', finish=True)
+        with mock.patch.object(compute.image_api, 'get_all',
+                               return_value=[]):
+            compute._init_instance(self.context, instance)
+        instance.refresh()
+        self.assertIsNone(instance.task_state)
+        return [(event.event, event.result)
+                for event in self._events(instance)]
+
+    def test_start_up_notes_a_snapshot_interrupted_after_hand_off(self):
+        self.assertEqual(
+            [('compute_snapshot_instance', 'Success'),
+             ('compute_snapshot_interrupted', 'Error')],
+            self._start_up_snapshot(task_states.IMAGE_SNAPSHOT))
+
+    def test_start_up_leaves_an_uploaded_snapshot_successful(self):
+        # Nothing unfinished in glance: the upload was done.
+        self.assertEqual(
+            [('compute_snapshot_instance', 'Success')],
+            self._start_up_snapshot(task_states.IMAGE_UPLOADING))
