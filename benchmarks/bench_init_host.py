@@ -79,6 +79,7 @@ import nova_recover  # noqa: E402
 from nova_recover.startup_recovery import read_ahead  # noqa: E402
 from nova_recover.startup_recovery import sweep  # noqa: E402
 from nova_recover.tests import fixtures as recover_fixtures  # noqa: E402
+from nova_recover.tests import overlay_fixtures  # noqa: E402
 
 HOST = host_data.HOST
 EXPECTED_ATTRS = ['info_cache', 'metadata', 'system_metadata',
@@ -130,10 +131,12 @@ class Bench(test.TestCase):
         if self.remote:
             shape = recover_fixtures.ProductionShape(
                 conductor_process.RemoteIndirection(self.remote,
-                                                    self.latency_s))
+                                                    self.latency_s),
+                threads=overlay_fixtures.startup_threads())
             shape.setUp()
         else:
-            shape = recover_fixtures.ProductionShape()
+            shape = recover_fixtures.ProductionShape(
+                threads=overlay_fixtures.startup_threads())
             shape.setUp()
             # The readers' round trips wait for real, beside start-up.
             shape.indirection.ahead_latency_s = self.latency_s

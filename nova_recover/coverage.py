@@ -64,10 +64,10 @@ ORDERED_OVERLAPS = {
         'a delete requested during a build (task_state DELETING, vm_state '
         'BUILDING) is what the user asked for last: finish the delete '
         'rather than error the build',
-    ('build', 'shelve'):
+    ('build', 'unshelve'):
         'both list SPAWNING, which _unshelve_instance also saves while it '
         'spawns an offloaded server; build.owns() refuses SPAWNING on a '
-        'SHELVED_OFFLOADED instance and shelve.owns() takes only that, so '
+        'SHELVED_OFFLOADED instance and unshelve.owns() takes only that, so '
         'no instance is claimed by both',
 }
 

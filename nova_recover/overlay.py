@@ -109,6 +109,7 @@ def _wrap_init_host(original):
     from nova import context as nova_context
 
     from nova_recover.startup_recovery import engine
+    from nova_recover.startup_recovery import host_passes
 
     @functools.wraps(original)
     def init_host(self, service_ref):
@@ -119,7 +120,7 @@ def _wrap_init_host(original):
             # of instances that nova's init_host never looks at, and none
             # of them is this host's to destroy (never raise).
             context = nova_context.get_admin_context()
-            engine.recover_host_passes(self, context)
+            host_passes.run(self, context)
         finally:
             engine.summarize(self)
         # After nova's init_host, as nova's own failure would have left it.

@@ -16,7 +16,7 @@
 #                         for the shorter prefixes 1..N-1 (default: all of
 #                         them); the start-up recovery test modules and
 #                         test_compute's start-up tests always run.
-#   PATCHES_PREFIXES      the prefixes to check, as numbers ("4 9 17");
+#   PATCHES_PREFIXES      the prefixes to check, as numbers ("7 12 20");
 #                         default every one from 1 to N-1.
 #   PATCHES_SKIP_FUNCTIONAL=1  skip step 3 (nova's restart functional tests).
 #   PATCHES_SKIP_OUTCOMES=1    skip step 4 (the crash-scenario comparison).

@@ -65,7 +65,7 @@ verdicts are derived from too.
 Two stuck operations show in no task_state of this host's instances,
 and are found by their migration once per start-up, after nova's own
 start-up steps (``order.HOST_PASSES``, run by
-``engine.recover_host_passes``):
+``host_passes.run``):
 
 - a resize *confirm* that died on the source: nova-api sets the
   migration ``confirming`` and casts ``confirm_resize`` to the source,

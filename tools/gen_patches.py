@@ -99,29 +99,29 @@ SIZE_LIMIT = 600
 # Why a patch is over SIZE_LIMIT; the build fails for a bigger patch
 # without a note here.
 SIZE_NOTES = {
+    'evidence': (
+        'This patch is a little over 600 lines because the reader and the '
+        'tests of every decision it makes (reached, queued, unreadable, too '
+        'far back) go together; the tests of what reading costs and of the '
+        'moves come with the read-ahead.'),
     'engine': (
-        'This patch is over 600 lines because the engine, the hook in '
-        'ComputeManager and the tests that hold the engine to its contract '
-        '(a stand-in rule, so that no rule\'s behaviour is asserted) only '
-        'make sense together; about half of it is those tests and the '
-        'test base that every later patch uses.'),
-    'fixtures': (
-        'This patch is over 600 lines because the fixture that runs '
-        'start-up recovery as nova-compute runs it, without a database, '
-        'comes with the tests of the three parts that need it: the '
-        'evidence reader, the read-ahead and the sweep. It is tests only.'),
-    'shelve': (
-        'This patch is over 600 lines because it settles three operations '
-        '(shelve, shelve offload and unshelve, the last also while it '
-        'spawns an offloaded server) whose ends depend on each other: the '
-        'shelved image that an interrupted offload needs is the one an '
-        'interrupted unshelve must keep. Two thirds of it are tests.'),
+        'This patch is a little over 600 lines because the engine, the '
+        'hook in ComputeManager and the tests that hold the engine to its '
+        'contract (with a stand-in rule, so that no rule is asserted) only '
+        'make sense together.'),
+    'sweep': (
+        'This patch is over 600 lines because the sweep, the [recover] '
+        'options it reads and the tests of each end of a watched instance '
+        '(lost, arrived, moved on, deleted, unreadable, too far back) go '
+        'together; the tests of when it may start counting come with the '
+        'serving patch.'),
     'resize': (
         'This patch is over 600 lines because undoing a move takes every '
-        'step of finish_revert_resize, for six task states and for both '
-        'the source and the destination host, and finishing a confirm '
-        'that died on the source takes the same migration record; more '
-        'than half of it are the tests of those cases.'),
+        'step of finish_revert_resize, for five task states and for both '
+        'the source and the destination host, and changes two nova tests '
+        'that recorded the stuck resize as a known bug; more than half of '
+        'it are the tests of those cases. The confirm comes in its own '
+        'patch.'),
 }
 
 

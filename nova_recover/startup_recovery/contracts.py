@@ -41,10 +41,6 @@ from nova import objects
 # ``nova_path(context, instance)``.
 NovaPath = typing.Callable[[nova_context.RequestContext, objects.Instance],
                            None]
-# The engine's recover_lost, bound to nova's path:
-# ``recover_lost(manager, context, instance)``.
-RecoverLost = typing.Callable[
-    [typing.Any, nova_context.RequestContext, objects.Instance], None]
 
 
 @typing.runtime_checkable
@@ -139,12 +135,11 @@ class GateRequest(object):
     #: end of init_host). A gate that holds an instance back and wants
     #: nova's path for it (a disabled rule, a dry run) calls it.
     nova_path: NovaPath
-    #: What leaves an instance as it was before a request that never
-    #: arrived (the engine's recover_lost), for a gate that finds the
-    #: request lost later (queued, through the sweep); None where a lost
-    #: request is not the gate's to settle (the start-up passes over
-    #: migrations, whose instances are not this host's).
-    recover_lost: typing.Optional[RecoverLost] = None
+    #: ``report(request, outcome)`` tells every gate how the recovery of
+    #: an instance ended (the engine's recovered): a gate that settles an
+    #: instance later, as queued.py does through the sweep, reports it
+    #: through this, with a request of its own for that instance.
+    report: typing.Callable[['GateRequest', str], None]
     #: The migration a host pass found the instance by (HostPass); None
     #: for an instance of this host, which start-up sees itself. A gate
     #: tells the two apart by it: the instance of a host pass is not
@@ -209,7 +204,8 @@ class Gate(typing.Protocol):
         later gate and no rule runs for it, and nova's own start-up path
         does not run either unless the gate calls request.nova_path
         itself, so a gate that holds an instance must either run that
-        path or arrange for it to run later (request.recover_lost).
+        path or arrange for it to run later (queued.py has the sweep run
+        it once the request it waited for turns out lost).
 
         It must not raise: start-up must go on for every other instance,
         and an exception here would stop init_host. A gate that cannot

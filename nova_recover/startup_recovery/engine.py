@@ -18,8 +18,8 @@ Every instance meets the gates first (order.GATES), which may hold it
 back: an instance whose request may still be on the message queue is
 left alone (queued.py), so every rule only ever sees an operation that
 reached this host and died. A request that turns out lost never reaches
-a rule either (recover_lost). The first rule, in order.RULES, that owns
-the instance's state then settles it.
+a rule either (lost_request.py). The first rule, in order.RULES, that
+owns the instance's state then settles it.
 
 Nothing escapes from here: nova-compute start-up must go on for the
 other instances whatever one of them does. A failure of nova's own
@@ -34,7 +34,6 @@ import functools
 
 from oslo_log import log as logging
 
-from nova.compute import power_state
 from nova.compute import vm_states
 from nova import exception
 
@@ -115,38 +114,7 @@ def init_instance(manager, context, instance, default):
         return
     outcome = _recover(manager, context, instance, default, task_state,
                        rule)
-    _recovered(request, outcome)
-
-
-def recover_lost(manager, context, instance, default):
-    """Leave an instance as it was before a request that never came.
-
-    A gate calls it for an instance it held back (the sweep, once a
-    request taken as queued turns out lost). The request never ran here,
-    so no rule applies: a rule undoes or finishes what a dead process
-    did, and here nothing was done. The task is cleared, the vm_state is
-    the one the guest shows, nothing is destroyed, and nova's own
-    start-up path, which start-up skipped for the held instance, runs
-    now. The gates hear of it as LOST, so the request's action can say
-    that it was lost.
-    """
-    task_state = base.field(instance, 'task_state')
-    current = manager._get_power_state(instance)
-    vm_state = _vm_state_before(instance, current)
-    LOG.warning('The %(op)s request never reached this host; clearing '
-                'task_state %(task_state)s and leaving the instance '
-                '%(vm_state)s', {'op': base.operation_of(instance),
-                                 'task_state': task_state,
-                                 'vm_state': vm_state}, instance=instance)
-    if base.settle(instance, task_state, task_state=None, vm_state=vm_state,
-                   power_state=current):
-        _nova_start_up(manager, default, context, instance)
-        outcome = base.LOST
-    else:
-        outcome = base.LOST_RACE
-    # No rule ran: the request never did.
-    _recovered(_request(manager, context, instance, task_state, None,
-                        default), outcome)
+    recovered(request, outcome)
 
 
 def _request(manager, context, instance, task_state, rule, default):
@@ -154,30 +122,20 @@ def _request(manager, context, instance, task_state, rule, default):
     return contracts.GateRequest(
         manager=manager, context=context, instance=instance,
         task_state=task_state, rule=rule,
-        # What a gate runs to hand an instance to nova: never raises.
-        nova_path=functools.partial(_run_default, manager, default),
-        recover_lost=functools.partial(recover_lost, default=default))
+        nova_path=nova_path_for(manager, default), report=recovered)
 
 
-# The vm_states that only say how the guest runs; the others (RESIZED,
-# SHELVED, RESCUED, SOFT_DELETED, ERROR...) say more than a power state
-# can, and a lost request leaves them as they are.
-_POWER_VM_STATES = frozenset([vm_states.ACTIVE, vm_states.STOPPED,
-                              vm_states.PAUSED, vm_states.SUSPENDED])
+def nova_path_for(manager, default):
+    """What a gate runs to hand an instance to nova: never raises.
+
+    ``default`` is nova's own _init_instance; its failure is kept for
+    the end of init_host, as for any instance (_nova_start_up).
+    """
+    return functools.partial(_run_default, manager, default)
 
 
-def _vm_state_before(instance, current):
-    """The vm_state to leave a server in whose request never came."""
-    vm_state = instance.vm_state
-    if vm_state not in _POWER_VM_STATES:
-        return vm_state
-    if vm_state == vm_states.SUSPENDED and current == power_state.SHUTDOWN:
-        # libvirt shows a managed-saved (suspended) guest as shut off.
-        return vm_state
-    return base.VM_STATE_OF_GUEST.get(current, vm_state)
-
-
-def _recovered(request, outcome):
+def recovered(request, outcome):
+    """Tell every gate how the recovery of one instance ended."""
     for gate in order.GATES:
         gate.recovered(request, outcome)
 
@@ -220,13 +178,14 @@ def _recover(manager, context, instance, default, task_state, rule):
             LOG.exception('Start-up recovery of %(op)s failed',
                           {'op': base.operation_of(instance, task_state)},
                           instance=instance)
-            return _fail(context, instance, task_state, exc)
+            return fail(context, instance, task_state, exc)
         if outcome != base.CONTINUE:
-            return _settled(instance)
+            return settled(instance)
     return _run_default(manager, default, context, instance)
 
 
-def _settled(instance):
+def settled(instance):
+    """The outcome an instance shows once its rule or nova's path ran."""
     if base.field(instance, 'vm_state') == vm_states.ERROR:
         return base.ERRORED
     return base.RECOVERED
@@ -234,7 +193,7 @@ def _settled(instance):
 
 def _run_default(manager, default, context, instance):
     _nova_start_up(manager, default, context, instance)
-    return _settled(instance)
+    return settled(instance)
 
 
 def _nova_start_up(manager, default, context, instance):
@@ -274,7 +233,7 @@ def raise_start_up_failure(manager):
         raise failures[0]
 
 
-def _fail(context, instance, task_state, exc):
+def fail(context, instance, task_state, exc):
     """ERROR plus a fault, or leave the instance as the DB has it."""
     expected = list({task_state, base.field(instance, 'task_state')})
     if isinstance(exc, (base.RecoveryFailed, base.Interrupted)):
@@ -291,66 +250,6 @@ def _fail(context, instance, task_state, exc):
                       'start-up recovery; leaving it as it is',
                       instance=instance)
         return base.FAILED
-
-
-def recover_host_passes(manager, context):
-    """Run order.HOST_PASSES, once per start-up; never raises.
-
-    Called after nova's own start-up steps: the driver must be ready to
-    destroy a half-spawned guest. The instances these passes find are
-    not this host's (an evacuation to this host still names the source;
-    a confirm that died on this source is on the destination), so
-    init_instance never sees them.
-    """
-    for rule, host_pass in order.HOST_PASSES:
-        _host_pass(manager, context, rule, host_pass)
-
-
-def _host_pass(manager, context, rule, host_pass):
-    """Recover what host_pass finds, one (instance, migration) at a time.
-
-    The instances are not this host's, so nova's start-up path never
-    runs for them (the gates get a path that does nothing), and the
-    gates may hold one back as for any instance: the operator's
-    controls apply, and a request still queued for this host is left to
-    run. A failure of one instance never stops the others.
-    """
-    try:
-        found = host_pass.find(manager, context)
-    except Exception:
-        LOG.exception('Start-up recovery could not look for the %s '
-                      'operations that this host did not finish',
-                      rule.__name__.rsplit('.', 1)[-1])
-        return
-    for instance, migration in found:
-        # Nova's path does nothing for another host's instance, and a
-        # lost request is not this host's to settle.
-        told = contracts.GateRequest(
-            manager=manager, context=context, instance=instance,
-            task_state=instance.task_state, rule=rule,
-            nova_path=lambda context, instance: None, recover_lost=None,
-            migration=migration, unshown=host_pass.request)
-        if any(gate.holds(told) for gate in order.GATES):
-            continue
-        task_state = told.task_state
-        try:
-            host_pass.recover(manager, context, instance, migration)
-        except exception.UnexpectedTaskStateError as exc:
-            LOG.info('Start-up recovery lost a race, leaving the instance '
-                     'alone: %s', exc, instance=instance)
-            outcome = base.LOST_RACE
-        except Exception as exc:
-            LOG.exception('Start-up recovery of %(op)s failed',
-                          {'op': host_pass.request or
-                           base.operation_of(instance)},
-                          instance=instance)
-            # Nothing interrupted shows on a confirm's instance: it is left
-            # as it is, and the next start-up finds the confirm again.
-            outcome = (base.FAILED if task_state is None else
-                       _fail(context, instance, task_state, exc))
-        else:
-            outcome = _settled(instance)
-        _recovered(told, outcome)
 
 
 def serving(manager):

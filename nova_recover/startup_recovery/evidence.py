@@ -246,7 +246,7 @@ def load(context, instance, names):
                              % (len(wanted) - 1, target.action),
                              requested=target.start_time)
         for action in wanted:
-            _read_events(context, record, action)
+            read_events(context, record, action)
     except Unreadable:
         raise
     except Exception as exc:
@@ -254,7 +254,7 @@ def load(context, instance, names):
     return record
 
 
-def _read_events(context, record, action):
+def read_events(context, record, action):
     if action.id in record.read:
         return
     for event in objects.InstanceActionEventList.get_by_action(
@@ -347,149 +347,3 @@ def methods_for(task_state):
     if task_state in API_SET:
         return API_SET[task_state].methods
     return REACHED.get(task_state, ())
-
-
-def close_interrupted(manager, context, instance, task_state,
-                      methods=None):
-    """Finish, as Error, the events that the dead process left open.
-
-    Only called for an instance that start-up recovered. The newest
-    actions are read, down to the first request of a user that holds an
-    event of the operation on this host; those the evidence already read
-    are not read again. The actions above it
-    are re-runs, which record an action with no user: the one this
-    recovery just made, whose event is finished, or one that an earlier
-    start-up's death interrupted in turn. Each open event is finished
-    through nova-conductor under its own action's request id, which is
-    how nova finds the action. ``methods``, if given, name the events
-    instead of the task_state (a request that no task_state shows).
-    Returns how many events were closed.
-    """
-    if methods is None:
-        methods = methods_for(task_state)
-    names = {PREFIX + method for method in methods}
-    if not names:
-        return 0
-    record = state.of(manager).evidence.get(instance.uuid)
-    if record is None:
-        record = load(context, instance, ())
-    # The evidence may have stopped reading at a re-run that an earlier
-    # start-up's death interrupted: read on to the request behind it.
-    # Actions already read cost nothing.
-    readable = [action for action in record.actions
-                if action.action not in API_ONLY]
-    for action in readable[:MAX_ACTIONS]:
-        _read_events(context, record, action)
-        if action.user_id and any(
-                event.action_id == action.id and event.event in names and
-                event.host == manager.host for event in record.events):
-            break
-    by_id = {action.id: action for action in record.actions}
-    open_events = {(event.action_id, event.event)
-                   for event in record.events
-                   if event.event in names and event.host == manager.host and
-                   event.finish_time is None}
-    closed = 0
-    for action_id, name in sorted(open_events):
-        request = context.elevated()
-        request.request_id = by_id[action_id].request_id
-        # nova keeps the details only for an Error, which it tells by
-        # the presence of a traceback.
-        objects.InstanceActionEvent.event_finish_with_failure(
-            request, instance.uuid, name, exc_val=INTERRUPTED,
-            exc_tb=INTERRUPTED, want_result=False)
-        closed += 1
-    # Closed now: a second call (the sweep) must not touch them again.
-    record.events = [event for event in record.events
-                     if (event.action_id, event.event) not in open_events]
-    if closed:
-        LOG.info('Marked %d instance action event(s) as interrupted by the '
-                 'nova-compute restart', closed, instance=instance)
-    return closed
-
-
-def note_lost(manager, context, instance, task_state):
-    """Close the lost request's action with an Error event that says so.
-
-    The server is left as it was before the request, so this event is
-    the only place where its owner reads that the request was dropped
-    (``openstack server event list``). The action is the one the sweep
-    read (or the newest action of the operation); without one the API
-    died before it recorded the request, and there is nothing to note.
-    Returns whether an event was written.
-    """
-    operation = API_SET.get(task_state)
-    if operation is None:
-        return False
-    record = state.of(manager).evidence.get(instance.uuid)
-    if record is None:
-        record = load(context, instance, ())
-    action = record.latest(operation.actions)
-    if action is None:
-        return False
-    request = context.elevated()
-    request.request_id = action.request_id
-    objects.InstanceActionEvent.event_start(
-        request, instance.uuid, LOST_EVENT, want_result=False,
-        host=manager.host)
-    objects.InstanceActionEvent.event_finish_with_failure(
-        request, instance.uuid, LOST_EVENT, exc_val=LOST, exc_tb=LOST,
-        want_result=False)
-    LOG.warning('Recorded on the %(action)s action that its request was '
-                'lost', {'action': action.action}, instance=instance)
-    return True
-
-
-def note_snapshot_interrupted(manager, context, instance):
-    """Tell the owner that a snapshot handed off here never completed.
-
-    nova's snapshot_instance hands the snapshot to its long-task pool and
-    returns, which finishes its compute_snapshot_instance event with
-    Success before anything is snapshotted; an interrupted event is
-    closed by close_interrupted only while it is still open. So when the
-    request's event finished Success on this host, and the image task
-    died with nova-compute, an Error event (SNAPSHOT_INTERRUPTED_EVENT)
-    is written on the request's action: without it the only trace of
-    the snapshot says Success. The request is the newest createImage or
-    createBackup action; a backup runs in its RPC worker, hands nothing
-    off and leaves its own event open, so it is not noted here. Returns
-    whether an event was written.
-
-    :raises Unreadable: the conductor could not be asked.
-    """
-    names = (actions.CREATE_IMAGE, actions.BACKUP)
-    record = state.of(manager).evidence.get(instance.uuid)
-    if record is None or record.latest(names) is None:
-        record = load(context, instance, names)
-    action = record.latest(names)
-    if action is None or action.action != actions.CREATE_IMAGE:
-        return False
-    try:
-        _read_events(context, record, action)
-    except Exception as exc:
-        raise Unreadable('%s: %s' % (type(exc).__name__, exc))
-    events = [event for event in record.events
-              if event.action_id == action.id]
-    snapshot = [event for event in events
-                if event.event == PREFIX + 'snapshot_instance' and
-                event.host == manager.host]
-    handed_off = bool(snapshot) and all(
-        event.finish_time is not None and event.result == SUCCESS
-        for event in snapshot)
-    if not handed_off or any(event.event == SNAPSHOT_INTERRUPTED_EVENT
-                             for event in events):
-        # Never reached here, still open (close_interrupted's), or
-        # already noted.
-        return False
-    request = context.elevated()
-    request.request_id = action.request_id
-    objects.InstanceActionEvent.event_start(
-        request, instance.uuid, SNAPSHOT_INTERRUPTED_EVENT,
-        want_result=False, host=manager.host)
-    objects.InstanceActionEvent.event_finish_with_failure(
-        request, instance.uuid, SNAPSHOT_INTERRUPTED_EVENT,
-        exc_val=SNAPSHOT_INTERRUPTED, exc_tb=SNAPSHOT_INTERRUPTED,
-        want_result=False)
-    LOG.warning('Recorded on the createImage action that the snapshot was '
-                'interrupted by the nova-compute restart', instance=instance)
-    return True

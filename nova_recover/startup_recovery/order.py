@@ -43,9 +43,12 @@ from .rules import reboot
 from .rules import rebuild
 from .rules import rescue
 from .rules import resize
+from .rules import resize_confirm
 from .rules import shelve
+from .rules import shelve_offload
 from .rules import snapshot
 from .rules import soft_delete
+from .rules import unshelve
 
 GATES = (
     controls,
@@ -64,12 +67,14 @@ RULES = (
     password,
     soft_delete,
     shelve,
+    shelve_offload,
+    unshelve,
     rescue,
     resize,
     live_migration,
 )
 
 HOST_PASSES = (
-    (resize, resize.CONFIRMS),
+    (resize, resize_confirm.CONFIRMS),
     (rebuild, rebuild.EVACUATIONS),
 )

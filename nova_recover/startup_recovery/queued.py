@@ -32,10 +32,14 @@ snapshot that its rule found interrupted after nova had finished its
 event at the hand-off gets an Error event that says so.
 """
 
+import functools
+
 from oslo_log import log as logging
 
 from . import base
+from . import events
 from . import evidence
+from . import lost_request
 from . import read_ahead
 from . import sweep
 
@@ -45,8 +49,8 @@ LOG = logging.getLogger(__name__)
 def holds(request):
     """Whether the instance must be left for a request still queued.
 
-    A contracts.Gate. request.recover_lost is what the sweep calls once
-    the request is taken as lost. The instance of a host pass
+    A contracts.Gate. lost_request.recover_lost is what the sweep calls
+    once the request is taken as lost. The instance of a host pass
     (request.migration) is another host's: its request is left to run if
     it may still come (reached_here), and never watched.
     """
@@ -81,7 +85,8 @@ def holds(request):
                  'the rest on; leaving the instance to the next step',
                  {'op': operation}, instance=instance)
     elif queued:
-        sweep.watch(manager, instance, request.recover_lost)
+        sweep.watch(manager, instance, functools.partial(
+            lost_request.recover_lost, held=request))
     return queued
 
 
@@ -116,16 +121,16 @@ def recovered(request, outcome):
         return
     try:
         if outcome == base.LOST:
-            evidence.note_lost(manager, context, instance, task_state)
+            events.note_lost(manager, context, instance, task_state)
         else:
-            evidence.close_interrupted(manager, context, instance,
+            events.close_interrupted(manager, context, instance,
                                        task_state)
     except Exception:
         LOG.exception('Could not record on the instance action what the '
                       'restart did to the request', instance=instance)
     if base.SNAPSHOT_INTERRUPTED in notes:
         try:
-            evidence.note_snapshot_interrupted(manager, context, instance)
+            events.note_snapshot_interrupted(manager, context, instance)
         except Exception:
             LOG.exception('Could not record on the instance action that '
                           'the snapshot was interrupted', instance=instance)
@@ -170,7 +175,7 @@ def close_request(manager, context, instance, request):
     here. Never raises: the recovery is done whatever this does.
     """
     try:
-        evidence.close_interrupted(
+        events.close_interrupted(
             manager, context, instance, None,
             methods=evidence.UNSHOWN[request].methods)
     except Exception:

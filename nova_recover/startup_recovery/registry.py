@@ -157,9 +157,9 @@ TASK_STATES = (
     _state('networking', 'build', [THIS_COMPUTE], ['create'], [_BUILD],
            ['build'], [BUILDING], _ERRORED),
     # _unshelve_instance spawns an offloaded server under SPAWNING too:
-    # build.owns() refuses that one and shelve.owns() takes only it.
+    # build.owns() refuses that one and unshelve.owns() takes only it.
     _state('spawning', 'build', [THIS_COMPUTE], ['create', 'unshelve'],
-           [_BUILD, 'unshelve_instance'], ['build', 'shelve'],
+           [_BUILD, 'unshelve_instance'], ['build', 'unshelve'],
            [BUILDING, SHELVED_OFFLOADED],
            _ERRORED + '; an unshelve: ACTIVE if the guest runs here, else '
                       'SHELVED_OFFLOADED'),
@@ -298,11 +298,12 @@ TASK_STATES = (
     # under the shelve action, when shelved_offload_time is 0.
     _state('shelving_offloading', 'shelve offload', [API, THIS_COMPUTE],
            ['shelveOffload', 'shelve'],
-           ['shelve_offload_instance', 'shelve_instance'], ['shelve'],
+           ['shelve_offload_instance', 'shelve_instance'], ['shelve_offload'],
            [SHELVED],
            'SHELVED_OFFLOADED if the image is in glance, else SHELVED'),
     _state('unshelving', 'unshelve', [API], ['unshelve'],
-           ['unshelve_instance'], ['shelve'], [SHELVED, SHELVED_OFFLOADED],
+           ['unshelve_instance'], ['unshelve'],
+           [SHELVED, SHELVED_OFFLOADED],
            'ACTIVE if the guest runs here, else back to its shelved state'),
 )
 

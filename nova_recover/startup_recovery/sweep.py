@@ -17,7 +17,7 @@ Start-up leaves an instance alone when its request may still be queued
 its cast, the queue was purged...), nothing would ever settle the
 instance. The sweep watches exactly those instances and, once a request
 is lost, leaves its instance as it was before the request, with a note
-on the request's action (the engine's recover_lost): no rule runs, since
+on the request's action (lost_request.recover_lost): no rule runs, since
 nothing of the request ever ran here. Only the image that the API
 created for a lost snapshot, backup or shelve goes (take_as_lost): it is
 empty, and nothing will ever fill it.
@@ -140,7 +140,7 @@ def watch(manager, instance, recover):
     """Keep an eye on an instance that start-up left for its request.
 
     :param recover: ``recover(manager, context, instance)``, called once
-        the request is taken as lost (the engine's recover_lost).
+        the request is taken as lost (lost_request.recover_lost).
     """
     _state(manager).add(instance, recover)
 

@@ -36,8 +36,6 @@ from nova.objects import base as objects_base
 from nova import rpc
 from nova.tests import fixtures as nova_fixtures
 
-from nova_recover.startup_recovery import read_ahead
-from nova_recover.startup_recovery import sweep
 
 _where = threading.local()
 
@@ -169,23 +167,29 @@ class ProductionShape(fixtures.Fixture):
     nova/cmd/compute.py forbids the database (DISABLE_DB_ACCESS) and
     sends every remotable call to nova-conductor. Here the same holds
     while ComputeManager._init_instance runs (with the nova methods that
-    a rule re-runs inside it), in the threads that read evidence ahead
-    and during every pass of the deferred sweep: a direct database call
-    raises DBNotAllowed, and remotable
-    calls go through ConductorIndirection. It wraps the _init_instance
-    that ComputeManager has when the fixture starts: one that start-up
-    recovery already routes.
+    a rule re-runs inside it) and in the functions named by ``threads``,
+    which start-up runs in threads of their own (the read-ahead, the
+    deferred sweep): a direct database call raises DBNotAllowed, and
+    remotable calls go through ConductorIndirection. It wraps the
+    _init_instance that ComputeManager has when the fixture starts: one
+    that start-up recovery already routes.
 
     ``round_trips`` lists the conductor calls made so far.
 
     :param indirection: what serves the calls, a ConductorIndirection by
         default (benchmarks/ passes one whose conductor is a process of
         its own).
+    :param threads: (module, function name, ahead) for each function
+        that runs compute-side code in a thread of its own; ``ahead``
+        marks the reads made ahead of _init_instance, whose round trips
+        and CPU time are counted apart. The fixture names none itself,
+        so that it serves whichever of them a test uses.
     """
 
-    def __init__(self, indirection=None):
+    def __init__(self, indirection=None, threads=()):
         super().__init__()
         self._indirection = indirection
+        self._threads = tuple(threads)
 
     def _setUp(self):
         # Not ``or``: an indirection is false outside compute-side code.
@@ -206,12 +210,11 @@ class ProductionShape(fixtures.Fixture):
         self.useFixture(fixtures.MonkeyPatch(
             'nova.compute.manager.ComputeManager._init_instance',
             _on_compute_side(cls.__dict__['_init_instance'])))
-        self.useFixture(fixtures.MonkeyPatch(
-            sweep.__name__ + '.sweep_once',
-            _on_compute_side(sweep.sweep_once)))
-        self.useFixture(fixtures.MonkeyPatch(
-            read_ahead.__name__ + '._read',
-            self._counted(_on_compute_side(read_ahead._read, ahead=True))))
+        for module, name, ahead in self._threads:
+            func = _on_compute_side(getattr(module, name), ahead=ahead)
+            self.useFixture(fixtures.MonkeyPatch(
+                '%s.%s' % (module.__name__, name),
+                self._counted(func) if ahead else func))
 
     def _counted(self, func):
         """func, its thread's CPU time added to ahead_cpu_s."""

@@ -19,6 +19,7 @@ the lines ``self.useFixture(overlay_fixtures.Overlay())`` and the import
 of this module, and fails on any other use).
 """
 
+import importlib
 import os
 
 import fixtures
@@ -44,3 +45,18 @@ class Overlay(fixtures.Fixture):
 def native():
     """Whether the tests run against a patched nova, overlay off."""
     return os.environ.get('NOVA_RECOVER_NATIVE', '') in ('1', 'true')
+
+
+def startup_threads():
+    """What fixtures.ProductionShape wraps in a whole start-up.
+
+    The read-ahead and the deferred sweep run compute-side code in
+    threads of their own, from patched nova's package when the tests
+    run against it (NOVA_RECOVER_NATIVE=1), from the overlay's
+    otherwise.
+    """
+    package = ('nova.compute.startup_recovery' if native()
+               else 'nova_recover.startup_recovery')
+    read_ahead = importlib.import_module(package + '.read_ahead')
+    sweep = importlib.import_module(package + '.sweep')
+    return ((read_ahead, '_read', True), (sweep, 'sweep_once', False))

@@ -50,37 +50,48 @@ SERIES = [
     entry('registry', ['registry'],
           subject='Record what nova does with each of its task states',
           tests=['unit/recovery/test_registry']),
-    entry('contracts', ['contracts', 'state', 'base'],
+    entry('contracts', ['contracts', 'state', 'order'],
           subject='State what start-up recovery expects of a rule and of a '
                   'gate',
-          tests=['unit/recovery/test_state']),
+          tests=['unit/recovery/test_state', 'unit/recovery/test_contracts']),
+    entry('fixtures', tests=['fixtures', 'unit/recovery/test_fixtures'],
+          subject='Test start-up recovery as nova-compute runs it, without '
+                  'a database'),
     entry('evidence', ['evidence'],
           subject='Read from instance actions whether a request reached '
-                  'this host'),
-    entry('engine', ['engine', '__init__', 'order',
-                     'rules/__init__'],
-          tests=['unit/base', 'unit/recovery/test_contracts',
-                 'unit/recovery/test_engine'],
+                  'this host',
+          tests=['unit/recovery/test_evidence']),
+    entry('events', ['events'],
+          subject='Say on the request\'s instance action what the restart '
+                  'did to it',
+          tests=['unit/recovery/test_events']),
+    entry('base', ['base'],
+          subject='Share the compare-and-swap and the ERROR with a fault '
+                  'between start-up recovery rules',
+          tests=['unit/recovery/test_base', 'unit/base']),
+    entry('engine', ['engine', '__init__', 'rules/__init__'],
           subject='Route compute manager _init_instance through start-up '
-                  'recovery'),
+                  'recovery',
+          tests=['unit/recovery/test_engine']),
     entry('read_ahead', ['read_ahead'],
           subject='Read the evidence of every candidate at once, early in '
-                  'start-up'),
+                  'start-up',
+          tests=['unit/recovery/test_read_ahead',
+                 'unit/recovery/test_evidence_moves']),
     entry('glance_cleanup', ['glance_cleanup'],
           subject='Find the image a dead snapshot, backup or shelve left in '
                   'glance'),
     entry('sweep', ['sweep'], files=['conf'],
           subject='Settle later what start-up left for a request that '
-                  'never came'),
-    entry('fixtures',
-          tests=['fixtures', 'unit/recovery/test_evidence',
-                 'unit/recovery/test_read_ahead',
-                 'unit/recovery/test_sweep'],
-          subject='Test start-up recovery as nova-compute runs it, without '
-                  'a database'),
-    entry('queued', ['queued'], tests=['unit/recovery/test_queued'],
+                  'never came',
+          tests=['unit/recovery/test_sweep']),
+    entry('queued', ['queued', 'lost_request'],
+          tests=['unit/recovery/test_queued'],
           subject='Leave an instance whose request may still be queued to '
                   'that request'),
+    entry('serving', tests=['unit/recovery/test_sweep_serving'],
+          subject='Count the grace of a held request from when nova-compute '
+                  'reads its queue'),
     entry('build', ['rules/build'], tests=['unit/rules/test_build']),
     entry('guest_facts', ['guest_facts'],
           subject='Ask the virt driver how far an interrupted operation '
@@ -100,7 +111,8 @@ SERIES = [
     entry('controls', ['controls'], tests=['unit/recovery/test_controls'],
           subject='Let operators dry-run or switch off start-up recovery '
                   'rules'),
-    entry('rebuild', ['rules/rebuild'], tests=['unit/rules/test_rebuild']),
+    entry('rebuild', ['rules/rebuild', 'host_passes'],
+          tests=['unit/rules/test_rebuild']),
     entry('pause_suspend', ['rules/pause_suspend'],
           tests=['unit/rules/test_pause_suspend']),
     entry('password', ['rules/password'],
@@ -108,8 +120,15 @@ SERIES = [
     entry('soft_delete', ['rules/soft_delete'],
           tests=['unit/rules/test_soft_delete']),
     entry('rescue', ['rules/rescue'], tests=['unit/rules/test_rescue']),
+    entry('shelve_offload', ['rules/shelve_offload'],
+          tests=['unit/rules/shelve_base',
+                 'unit/rules/test_shelve_offload']),
     entry('shelve', ['rules/shelve'], tests=['unit/rules/test_shelve']),
+    entry('unshelve', ['rules/unshelve'],
+          tests=['unit/rules/test_unshelve']),
     entry('resize', ['rules/resize'], tests=['unit/rules/test_resize']),
+    entry('resize_confirm', ['rules/resize_confirm'],
+          tests=['unit/rules/test_resize_confirm']),
     entry('live_migration', ['rules/live_migration'],
           tests=['unit/rules/test_live_migration']),
 ]

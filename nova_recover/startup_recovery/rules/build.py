@@ -21,7 +21,7 @@ States owned: task_state SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING
 and SPAWNING, and vm_state BUILDING whatever its task_state, except
 task_state DELETING (the ``deleting`` rule's) and task_state SPAWNING on
 a SHELVED_OFFLOADED instance: that is an unshelve, which spawns the
-offloaded server under SPAWNING, and the ``shelve`` rule settles it.
+offloaded server under SPAWNING, and the ``unshelve`` rule settles it.
 
 Differs from the original: the save is a compare-and-swap on the task
 state found, so a delete requested meanwhile wins, and an instance fault

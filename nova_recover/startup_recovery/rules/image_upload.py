@@ -55,7 +55,7 @@ hands the snapshot to its long-task pool. Once the task is cleared, an
 Error event compute_snapshot_interrupted is written on the createImage
 action, unless the upload had finished: an IMAGE_UPLOADING whose image
 nothing deleted as unfinished. The rule tells the gates so
-(base.tell_owner), which write it (evidence.note_snapshot_interrupted)
+(base.tell_owner), which write it (events.note_snapshot_interrupted)
 only where that Success was written at the hand-off; a backup hands
 nothing off.
 """

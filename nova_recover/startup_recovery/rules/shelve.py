@@ -10,18 +10,15 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Settle a shelve, shelve offload or unshelve that nova-compute dropped.
+"""Finish or roll back a shelve that nova-compute dropped.
 
 Beyond the recover-stuck-state blueprint: no upstream change; stock nova
-34.0.0 has no start-up handling for SHELVING, SHELVING_IMAGE_PENDING_UPLOAD,
-SHELVING_IMAGE_UPLOADING, SHELVING_OFFLOADING or UNSHELVING, and errors
-out (as a build) an unshelve that died while spawning; this rule settles
-that one too (below).
+34.0.0 has no start-up handling for SHELVING,
+SHELVING_IMAGE_PENDING_UPLOAD or SHELVING_IMAGE_UPLOADING.
 
-States owned: task_state SHELVING, SHELVING_IMAGE_PENDING_UPLOAD,
-SHELVING_IMAGE_UPLOADING, SHELVING_OFFLOADING and UNSHELVING, in any
-vm_state, and task_state SPAWNING on a SHELVED_OFFLOADED instance (an
-unshelve spawning; the ``build`` rule owns every other SPAWNING).
+States owned: task_state SHELVING, SHELVING_IMAGE_PENDING_UPLOAD and
+SHELVING_IMAGE_UPLOADING, in any vm_state. The offload that follows is
+shelve_offload.py's, the way back unshelve.py's.
 
 A shelve whose snapshot finished uploading but was not yet recorded is
 completed, as _shelve_instance would have after the upload: the image it
@@ -35,50 +32,25 @@ keeps its disk; shelve only powered it off) and the half-uploaded image
 is deleted. An image-backed shelve whose guest is gone is not
 completed, whatever glance holds (the offload that would finish it
 powers the guest off first, which a missing guest fails): it goes to
-ERROR as before. A volume-backed shelve
-needs no image, so one whose guest is already gone is finished. An
-offload starts only once the instance is SHELVED with its image
-recorded, so it is finished when that image is in glance (asked as
-nova's service user, as start-up's context has no token; see
-glance_cleanup), and otherwise the guest is kept. The offload is re-run
-with a clean shutdown, as the API asks for it. An unshelve that reached
-this host under UNSHELVING settles where the guest is: ACTIVE if it runs
-here, else back to the shelved state it started from; the shelved image
-is kept.
-
-An unshelve that died while spawning (SPAWNING on a SHELVED_OFFLOADED
-instance) is settled as _unshelve_instance would have: a guest that runs
-here is the unshelved server, so the instance is recorded ACTIVE with
-the fields nova sets after a spawn, the shelved keys go and the shelved
-snapshot is deleted, as nova deletes it once the server runs again. With
-no running guest, what nova does when the spawn fails is done instead:
-this host's allocations are dropped, the volume connections terminated
-and the host cleared, and the instance stays SHELVED_OFFLOADED with its
-shelved image, to be unshelved again. A half-spawned guest that is not
-running is destroyed first; its disks came from the shelved image, and
-volumes are only disconnected. Placement or cinder refusing the
-clean-up is logged and does not stop the rest: the user's data is
-intact either way. In both ends the image_ref names the original image
-again, not the shelved snapshot that the spawn may have saved in its
-place; if that original is unknown the snapshot is kept.
+ERROR as before. A volume-backed shelve needs no image, so one whose
+guest is already gone is finished.
 """
 
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
-from nova.accelerator import cyborg
 from nova.compute import instance_actions
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import utils as compute_utils
 from nova.compute import vm_states
 import nova.conf
-from nova import exception
 from nova import objects
 
 from .. import base
 from .. import glance_cleanup
 from .. import registry
+from . import shelve_offload
 
 CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
@@ -89,7 +61,6 @@ ACTIONS_READ = 50
 SHELVING = frozenset([task_states.SHELVING,
                       task_states.SHELVING_IMAGE_PENDING_UPLOAD,
                       task_states.SHELVING_IMAGE_UPLOADING])
-# SPAWNING is owned only on a SHELVED_OFFLOADED instance (see owns()).
 STATES = registry.owned_by('shelve')
 # No vm_state is this rule's whatever the task state.
 OWNED_VM_STATES = frozenset()
@@ -97,22 +68,12 @@ SHELVED = frozenset([vm_states.SHELVED, vm_states.SHELVED_OFFLOADED])
 
 
 def owns(instance):
-    if instance.task_state == task_states.SPAWNING:
-        # _unshelve_instance spawns an offloaded server under SPAWNING;
-        # any other SPAWNING is a build.
-        return instance.vm_state == vm_states.SHELVED_OFFLOADED
     return instance.task_state in STATES
 
 
 def recover(manager, context, instance):
-    current = manager._get_power_state(instance)
-    if instance.task_state in SHELVING:
-        return _shelve(manager, context, instance, current)
-    if instance.task_state == task_states.SHELVING_OFFLOADING:
-        return _offload(manager, context, instance, current)
-    if instance.task_state == task_states.SPAWNING:
-        return _unshelve_spawning(manager, context, instance, current)
-    return _unshelve(manager, context, instance, current)
+    return _shelve(manager, context, instance,
+                   manager._get_power_state(instance))
 
 
 def _shelve(manager, context, instance, current):
@@ -129,7 +90,7 @@ def _shelve(manager, context, instance, current):
             LOG.info('Shelve of a volume-backed instance interrupted by a '
                      'nova-compute restart after the guest was destroyed, '
                      'finishing the offload', instance=instance)
-            return _finish_offload(manager, context, instance)
+            return shelve_offload.finish_offload(manager, context, instance)
         glance_cleanup.delete_unfinished_images(manager, context, instance)
         raise base.RecoveryFailed(
             operation=base.operation_of(instance),
@@ -265,168 +226,6 @@ def _complete_shelve(manager, context, instance, current, image_id):
                        power_state=current):
         return base.HANDLED
     if offload:
-        return _finish_offload(manager, context, instance)
+        return shelve_offload.finish_offload(manager, context, instance)
     # CONTINUE: nova's start-up path takes a SHELVED guest from here.
     return base.CONTINUE
-
-
-def _offload(manager, context, instance, current):
-    image_id = instance.system_metadata.get('shelved_image_id')
-    if (compute_utils.is_volume_backed_instance(context, instance) or
-            _image_active(manager, context, instance, image_id)):
-        LOG.info('Shelve offload interrupted by a nova-compute restart, '
-                 'finishing it', instance=instance)
-        return _finish_offload(manager, context, instance)
-    if current == power_state.NOSTATE:
-        raise base.RecoveryFailed(
-            operation=base.operation_of(instance),
-            reason='the guest is gone and shelved image %s is not '
-                   'available' % image_id)
-    LOG.warning('Shelve offload interrupted by a nova-compute restart and '
-                'shelved image %s is not available; keeping the guest',
-                image_id, instance=instance)
-    base.settle(instance, task_states.SHELVING_OFFLOADING, task_state=None,
-                vm_state=vm_states.SHELVED, power_state=current)
-    return base.HANDLED
-
-
-def _image_active(manager, context, instance, image_id):
-    if not image_id:
-        return False
-    try:
-        # Start-up's admin context carries no token, which glance refuses:
-        # read the image as nova's service user, as the clean-up does.
-        image = manager.image_api.get(
-            glance_cleanup.image_context(context), image_id)
-    except exception.ImageNotFound:
-        return False
-    return image.get('status') == 'active'
-
-
-def _finish_offload(manager, context, instance):
-    accel_uuids = []
-    if instance.flavor.extra_specs.get('accel:device_profile'):
-        accel_uuids = cyborg.get_client(
-            context).get_arq_uuids_for_instance(instance)
-    # Saves with expected_task_state SHELVING or SHELVING_OFFLOADING. The
-    # user asked for a shelve or a shelve offload, which the API sends
-    # with clean_shutdown=True: a guest still running gets its chance to
-    # shut down cleanly, as it would have had the first time.
-    manager._shelve_offload_instance(context, instance,
-                                     clean_shutdown=True,
-                                     accel_uuids=accel_uuids)
-    return base.HANDLED
-
-
-def _unshelve(manager, context, instance, current):
-    if current == power_state.RUNNING:
-        # The guest came back on this host: the unshelve is done apart
-        # from the record. The shelved image stays in glance.
-        LOG.info('Unshelve interrupted by a nova-compute restart and the '
-                 'guest runs, recording it as active; shelved image %s is '
-                 'kept', instance.system_metadata.get('shelved_image_id'),
-                 instance=instance)
-        compute_utils.remove_shelved_keys_from_system_metadata(instance)
-        vm_state = vm_states.ACTIVE
-    else:
-        LOG.info('Unshelve interrupted by a nova-compute restart, leaving '
-                 'the instance %s', instance.vm_state, instance=instance)
-        vm_state = (instance.vm_state if instance.vm_state in SHELVED
-                    else vm_states.SHELVED)
-    if not base.settle(instance, task_states.UNSHELVING, task_state=None,
-                       vm_state=vm_state, power_state=current):
-        return base.HANDLED
-    if vm_state == vm_states.SHELVED_OFFLOADED:
-        # No guest here for nova's start-up path to plug or resume.
-        return base.HANDLED
-    return base.CONTINUE
-
-
-def _unshelve_spawning(manager, context, instance, current):
-    image_id = instance.system_metadata.get('shelved_image_id')
-    _restore_image_ref(instance, image_id)
-    if current == power_state.RUNNING:
-        return _spawned(manager, context, instance, image_id)
-    return _spawn_undone(manager, context, instance, current)
-
-
-def _restore_image_ref(instance, image_id):
-    """Name the original image again, as _unshelve_instance does.
-
-    The spawn sets image_ref to the shelved snapshot, and the resource
-    claim may have saved it. The API recorded the original in
-    image_base_image_ref when it shelved the server.
-    """
-    if not image_id or instance.image_ref != image_id:
-        return
-    original = instance.system_metadata.get('image_base_image_ref')
-    if original:
-        instance.image_ref = original
-    else:
-        LOG.warning('image_ref names shelved image %s and the original '
-                    'image is not recorded; leaving it', image_id,
-                    instance=instance)
-
-
-def _spawned(manager, context, instance, image_id):
-    LOG.info('Unshelve interrupted by a nova-compute restart after the '
-             'guest was spawned, recording it as active',
-             instance=instance)
-    # power_state, vm_state ACTIVE, task_state None, config drive and
-    # launched_at, as after a spawn.
-    manager._update_instance_after_spawn(instance)
-    compute_utils.remove_shelved_keys_from_system_metadata(instance)
-    if not base.settle(instance, task_states.SPAWNING):
-        return base.HANDLED
-    # Only once the record says the server runs here: until then the
-    # snapshot is what the server would be unshelved from again. Never
-    # the image that image_ref still names.
-    if image_id and instance.image_ref != image_id:
-        manager._delete_snapshot_of_shelved_instance(
-            glance_cleanup.image_context(context), instance, image_id)
-    # CONTINUE: nova's start-up path plugs the VIFs of the guest.
-    return base.CONTINUE
-
-
-def _spawn_undone(manager, context, instance, current):
-    LOG.info('Unshelve interrupted by a nova-compute restart before the '
-             'guest ran, leaving the instance shelved offloaded',
-             instance=instance)
-    bdms = objects.BlockDeviceMappingList.get_by_instance_uuid(
-        context, instance.uuid)
-    if current != power_state.NOSTATE:
-        # The half-spawned guest holds nothing of the user's that the
-        # shelved image or the volumes do not: the driver removes its
-        # disks and disconnects, never deletes, its volumes.
-        block_device_info = manager._get_instance_block_device_info(
-            context, instance, bdms=bdms)
-        manager.driver.destroy(context, instance, instance.get_network_info(),
-                               block_device_info)
-    # Before the task state is cleared, as nova does it: a new unshelve
-    # may claim on another host from then on, and force deletes every
-    # allocation of the instance.
-    try:
-        manager.reportclient.delete_allocation_for_instance(
-            context, instance.uuid, force=True)
-    except Exception:
-        # They stay in placement, against this host, for the operator to
-        # remove: the resource tracker leaves alone the allocations of an
-        # instance without a host. ERROR would not free them either, and
-        # would keep the user from unshelving a server that lost nothing.
-        LOG.warning('Could not delete the allocations of the interrupted '
-                    'unshelve on this host; they must be removed by hand',
-                    exc_info=True, instance=instance)
-    try:
-        # Cinder, like glance, refuses start-up's context without a token.
-        manager._terminate_volume_connections(
-            glance_cleanup.image_context(context), instance, bdms)
-    except Exception:
-        LOG.warning('Could not terminate the volume connections of the '
-                    'interrupted unshelve on this host', exc_info=True,
-                    instance=instance)
-    manager._nil_out_instance_obj_host_and_node(instance)
-    base.settle(instance, task_states.SPAWNING, task_state=None,
-                vm_state=vm_states.SHELVED_OFFLOADED,
-                power_state=power_state.NOSTATE)
-    # No guest here for nova's start-up path.
-    return base.HANDLED

@@ -114,7 +114,8 @@ class CrashRestartTestCase(PatientWaits,
             self.assertFalse(nova_recover.is_installed())
         # Start-up runs as in a real nova-compute: no database, every
         # remotable call through nova-conductor.
-        self.shape = self.useFixture(recover_fixtures.ProductionShape())
+        self.shape = self.useFixture(recover_fixtures.ProductionShape(
+            threads=overlay_fixtures.startup_threads()))
         self._date_new_images()
         # Stopping a service must not wait for its in-flight requests, nor
         # may its cleanup: a crashed request is one of them.

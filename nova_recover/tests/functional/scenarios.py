@@ -534,7 +534,7 @@ add(
                   images=[('SERVER-shelved', 'active')],
                   request=('shelve', unfinished('compute_shelve_instance')))),
     Scenario(
-        name='shelve_offload', module='shelve',
+        name='shelve_offload', module='shelve_offload',
         setup=(no_auto_offload(),
                action_and_wait({'shelve': None}, 'SHELVED')),
         request=action({'shelveOffload': None}), crash_in='destroy',
@@ -553,7 +553,7 @@ add(
     # crash in the spawn leaves no guest, so the server is offloaded
     # again and can be unshelved, not an errored build.
     Scenario(
-        name='unshelve_spawn', module='shelve',
+        name='unshelve_spawn', module='unshelve',
         setup=(action_and_wait({'shelve': None}, 'SHELVED_OFFLOADED'),),
         request=action({'unshelve': None}), crash_in='spawn',
         at_crash='spawning',

@@ -425,7 +425,8 @@ class CensusBase(test.TestCase):
                           'patched tree (NOVA_RECOVER_NATIVE=1)')
         else:
             self.assertFalse(nova_recover.is_installed())
-        self.shape = self.useFixture(recover_fixtures.ProductionShape())
+        self.shape = self.useFixture(recover_fixtures.ProductionShape(
+            threads=overlay_fixtures.startup_threads()))
         self.useFixture(nova_fixtures.NeutronFixture(self))
         self.glance = self.useFixture(nova_fixtures.GlanceFixture(self))
         self.useFixture(func_fixtures.PlacementFixture())
@@ -653,7 +654,9 @@ class CensusBase(test.TestCase):
         package = ('nova.compute.startup_recovery'
                    if overlay_fixtures.native()
                    else 'nova_recover.startup_recovery')
+        contracts = importlib.import_module(package + '.contracts')
         engine = importlib.import_module(package + '.engine')
+        lost_request = importlib.import_module(package + '.lost_request')
         lost = importlib.import_module(package + '.sweep')
         if overlay_fixtures.native():
             default = self.compute._init_instance_default
@@ -663,9 +666,14 @@ class CensusBase(test.TestCase):
         instance = objects.Instance.get_by_uuid(
             self.context, uuid,
             expected_attrs=['info_cache', 'metadata', 'numa_topology'])
+        held = contracts.GateRequest(
+            manager=self.compute, context=self.context, instance=instance,
+            task_state=instance.task_state, rule=None,
+            nova_path=engine.nova_path_for(self.compute, default),
+            report=engine.recovered)
         lost.take_as_lost(self.compute, self.context, instance,
-                          functools.partial(engine.recover_lost,
-                                            default=default))
+                          functools.partial(lost_request.recover_lost,
+                                            held=held))
 
     def end_row(self, row, uuid, after):
         """Every field the owner sees of the row's server, for the table."""

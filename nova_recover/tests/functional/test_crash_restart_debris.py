@@ -27,7 +27,8 @@ from nova_recover.tests.functional import base
 from nova_recover.tests.functional import scenarios
 from nova_recover.tests import overlay_fixtures
 
-MODULES = ('shelve', 'rescue', 'resize', 'live_migration')
+MODULES = ('shelve', 'shelve_offload', 'unshelve', 'rescue', 'resize',
+           'live_migration')
 FIELDS = ('task_state', 'vm_state', 'power_state', 'fault')
 
 

@@ -149,7 +149,8 @@ class FaultInjectionTestCase(_Base):
     def setUp(self):
         super().setUp()
         self.useFixture(overlay_fixtures.Overlay())
-        self.useFixture(recover_fixtures.ProductionShape())
+        self.useFixture(recover_fixtures.ProductionShape(
+            threads=overlay_fixtures.startup_threads()))
         self.servers = self._boot(STUCK)
         self._stop_and_stick(self.servers)
 
@@ -230,7 +231,8 @@ class StockContrastTestCase(_Base):
         if overlay_fixtures.native():
             self.skipTest('nova under test carries the patch series')
         super().setUp()
-        self.useFixture(recover_fixtures.ProductionShape())
+        self.useFixture(recover_fixtures.ProductionShape(
+            threads=overlay_fixtures.startup_threads()))
 
     def test_reboot_retry_raising_aborts_start_up(self):
         """A failing hard reboot retry escapes stock _init_instance and
@@ -254,7 +256,8 @@ class HostNotReadyTestCase(_Base):
     def setUp(self):
         super().setUp()
         self.useFixture(overlay_fixtures.Overlay())
-        self.useFixture(recover_fixtures.ProductionShape())
+        self.useFixture(recover_fixtures.ProductionShape(
+            threads=overlay_fixtures.startup_threads()))
 
     def test_healthy_servers_stay_as_they_are(self):
         """Before, every healthy server went to ERROR with a false

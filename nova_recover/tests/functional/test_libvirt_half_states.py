@@ -165,7 +165,8 @@ class LibvirtHalfStateTestCase(base.PatientWaits,
     def setUp(self):
         super().setUp()
         self.useFixture(overlay_fixtures.Overlay())
-        self.useFixture(recover_fixtures.ProductionShape())
+        self.useFixture(recover_fixtures.ProductionShape(
+            threads=overlay_fixtures.startup_threads()))
         self.useFixture(RealLibvirtDomains())
         self.flags(manager_shutdown_timeout=0)
         self.start_compute(HOST)

@@ -27,6 +27,7 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.unit.api.openstack import fakes
 from nova.tests.unit import fake_instance
 
+from nova_recover.startup_recovery import events
 from nova_recover.startup_recovery import evidence
 from nova_recover.tests import overlay_fixtures
 
@@ -56,11 +57,11 @@ class InitInstanceTestCase(test.NoDBTestCase):
         self.mock_queued = self.useFixture(fixtures.MockPatchObject(
             evidence, 'queued', return_value=False)).mock
         self.useFixture(fixtures.MockPatchObject(
-            evidence, 'close_interrupted', return_value=0))
+            events, 'close_interrupted', return_value=0))
         self.mock_note_lost = self.useFixture(fixtures.MockPatchObject(
-            evidence, 'note_lost', return_value=True)).mock
+            events, 'note_lost', return_value=True)).mock
         self.mock_note_snapshot = self.useFixture(fixtures.MockPatchObject(
-            evidence, 'note_snapshot_interrupted', return_value=True)).mock
+            events, 'note_snapshot_interrupted', return_value=True)).mock
         self.mock_plug = self.useFixture(fixtures.MockPatchObject(
             self.compute.driver, 'plug_vifs')).mock
         # A re-run records an instance action of its own.

@@ -30,6 +30,7 @@ from nova_recover.cmd import compute as recover_compute
 from nova_recover import overlay
 from nova_recover.startup_recovery import controls
 from nova_recover.startup_recovery import engine
+from nova_recover.startup_recovery import host_passes
 
 CM = manager.ComputeManager
 
@@ -350,7 +351,7 @@ class InitHostTestCase(test.NoDBTestCase):
                               side_effect=lambda: calls.append('check')),
             mock.patch.object(engine, 'summarize',
                               side_effect=lambda m: calls.append('sum')),
-            mock.patch.object(engine, 'recover_host_passes',
+            mock.patch.object(host_passes, 'run',
                               side_effect=lambda m, c: calls.append(
                                   'host passes')),
         ):

@@ -84,7 +84,7 @@ class ContractsRecoveryTestCase(test.NoDBTestCase):
         request = contracts.GateRequest(
             manager=mock.sentinel.manager, context=mock.sentinel.context,
             instance=mock.sentinel.instance, task_state='pausing',
-            rule=None, nova_path=mock.sentinel.nova_path)
-        self.assertIsNone(request.recover_lost)
+            rule=None, nova_path=mock.sentinel.nova_path,
+            report=mock.sentinel.report)
         self.assertRaises(dataclasses.FrozenInstanceError, setattr,
                           request, 'task_state', None)

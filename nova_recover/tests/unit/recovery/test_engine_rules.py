@@ -22,8 +22,10 @@ from nova.objects import fields
 from nova import test
 from nova.virt import hardware
 
+from nova_recover.startup_recovery import contracts
 from nova_recover.startup_recovery import engine
 from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import lost_request
 from nova_recover.startup_recovery import order
 from nova_recover.startup_recovery.rules import build
 from nova_recover.startup_recovery.rules import deleting
@@ -155,7 +157,16 @@ class EngineRulesTestCase(test_engine.EngineBase):
                                                 mock.ANY)
         # What the sweep calls once the request is taken as lost.
         recover = self.mock_watch.call_args[0][2]
-        self.assertIs(engine.recover_lost, recover.func)
+        self.assertIs(lost_request.recover_lost, recover.func)
+
+    def _held(self, instance):
+        """The request the gate held the instance back with."""
+        return contracts.GateRequest(
+            manager=self.compute, context=self.context, instance=instance,
+            task_state=instance.task_state, rule=None,
+            nova_path=engine.nova_path_for(self.compute,
+                                           self.compute._init_instance),
+            report=engine.recovered)
 
     def _lose(self, task_state, vm_state, power, **kwargs):
         """The sweep found the request lost: recover_lost, as it calls it."""
@@ -170,8 +181,8 @@ class EngineRulesTestCase(test_engine.EngineBase):
             mock.patch.object(self.compute, 'finish_revert_migration',
                               create=True),
         ) as (mock_save, mock_rebuild, mock_stop, mock_revert):
-            engine.recover_lost(self.compute, self.context, instance,
-                                default=self.compute._init_instance)
+            lost_request.recover_lost(self.compute, self.context, instance,
+                                      self._held(instance))
         mock_rebuild.assert_not_called()
         mock_stop.assert_not_called()
         mock_revert.assert_not_called()
@@ -225,8 +236,8 @@ class EngineRulesTestCase(test_engine.EngineBase):
             instance_uuid=instance.uuid, expected='rebuilding',
             actual='deleting')
         with mock.patch.object(instance, 'save', side_effect=newer):
-            engine.recover_lost(self.compute, self.context, instance,
-                                default=self.compute._init_instance)
+            lost_request.recover_lost(self.compute, self.context, instance,
+                                      self._held(instance))
         self.mock_plug.assert_not_called()
         self.mock_note_lost.assert_not_called()
         self.mock_fault.assert_not_called()

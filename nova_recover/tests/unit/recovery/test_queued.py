@@ -27,12 +27,17 @@ from nova import test
 
 from nova_recover.startup_recovery import engine
 from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import read_ahead
 from nova_recover.startup_recovery import sweep
 from nova_recover.tests import fixtures as sr_fixtures
 from nova_recover.tests import overlay_fixtures
+from nova_recover.tests.unit.recovery import test_evidence
 
 HOST = 'host1'
 GRACE = 600
+# The functions start-up recovery runs in threads of their own.
+STARTUP_THREADS = ((read_ahead, '_read', True),
+                   (sweep, 'sweep_once', False))
 
 
 class LostRequestTestCase(test.TestCase):
@@ -44,7 +49,8 @@ class LostRequestTestCase(test.TestCase):
     def setUp(self):
         super().setUp()
         self.useFixture(overlay_fixtures.Overlay())
-        self.shape = self.useFixture(sr_fixtures.ProductionShape())
+        self.shape = self.useFixture(
+            sr_fixtures.ProductionShape(threads=STARTUP_THREADS))
         self.flags(host=HOST)
         self.flags(queued_request_grace=GRACE, sweep_interval=3600,
                    group='recover')
@@ -221,3 +227,43 @@ class LostRequestTestCase(test.TestCase):
         self.assertEqual('Error', event.result)
         self.assertEqual(HOST, event.host)
         self.assertIn('never reached nova-compute', event.traceback)
+
+
+class StartUpEvidenceTestCase(test_evidence.EvidenceBase):
+    """The gate reads the evidence as nova-compute start-up runs it."""
+
+    def test_start_up_leaves_queued_request_alone(self):
+        self.useFixture(overlay_fixtures.Overlay())
+        shape = self.useFixture(
+            sr_fixtures.ProductionShape(threads=STARTUP_THREADS))
+        self.flags(host=HOST)
+        compute = compute_manager.ComputeManager()
+        instance = self._instance(task_states.POWERING_OFF)
+        self._request(instance, instance_actions.STOP)
+        with mock.patch.object(compute, 'stop_instance') as stop:
+            compute._init_instance(self.context, instance)
+        stop.assert_not_called()
+        self.assertNotEqual([], shape.round_trips)
+        instance.refresh()
+        self.assertEqual(task_states.POWERING_OFF, instance.task_state)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+
+    def test_start_up_without_evidence_leaves_the_request_alone(self):
+        self.useFixture(overlay_fixtures.Overlay())
+        shape = self.useFixture(
+            sr_fixtures.ProductionShape(threads=STARTUP_THREADS))
+        self.flags(host=HOST)
+        compute = compute_manager.ComputeManager()
+        instance = self._instance(task_states.POWERING_OFF)
+        ctxt = self._request(instance, instance_actions.STOP)
+        self._event(ctxt, instance, 'stop_instance')
+        with test.nested(
+            mock.patch.object(compute, 'stop_instance'),
+            mock.patch.object(
+                shape.indirection.conductor, 'object_class_action_versions',
+                side_effect=test.TestingException('conductor down')),
+        ) as (stop, _conductor):
+            compute._init_instance(self.context, instance)
+        stop.assert_not_called()
+        instance.refresh()
+        self.assertEqual(task_states.POWERING_OFF, instance.task_state)

@@ -24,6 +24,7 @@ from nova.tests import fixtures as nova_fixtures
 
 from nova_recover.startup_recovery import evidence
 from nova_recover.startup_recovery import read_ahead
+from nova_recover.startup_recovery import state as recovery_state
 from nova_recover.tests import fixtures as sr_fixtures
 from nova_recover.tests import overlay_fixtures
 from nova_recover.tests.unit.recovery import test_evidence
@@ -38,6 +39,8 @@ class ReadAheadTestCase(test_evidence.EvidenceBase):
     Readers run in nova's pool; most tests make the pool synchronous so
     that what was read ahead is known when the test looks.
     """
+
+    THREADS = ((read_ahead, '_read', True),)
 
     def setUp(self):
         super().setUp()
@@ -165,7 +168,8 @@ class ReadAheadTestCase(test_evidence.EvidenceBase):
 
     def test_start_up_takes_what_was_read_ahead(self):
         self.useFixture(overlay_fixtures.Overlay())
-        shape = self.useFixture(sr_fixtures.ProductionShape())
+        shape = self.useFixture(
+            sr_fixtures.ProductionShape(threads=self.THREADS))
         compute = compute_manager.ComputeManager()
         # The blueprint's power rule: a start that died here is run again,
         # a stop still queued is left for its request.
@@ -191,3 +195,57 @@ class ReadAheadTestCase(test_evidence.EvidenceBase):
                          if trip.target in reads])
         queued.refresh()
         self.assertEqual(task_states.POWERING_OFF, queued.task_state)
+
+
+class CostTestCase(test_evidence.EvidenceBase):
+    """What reading the evidence costs, in conductor round trips."""
+
+    def test_no_round_trip_for_states_that_need_no_evidence(self):
+        instances = [
+            self._instance(None),
+            self._instance(None, vm_state=vm_states.STOPPED),
+            self._instance(task_states.DELETING),
+            self._instance(task_states.SPAWNING, vm_state=vm_states.BUILDING),
+            self._instance(task_states.PAUSING, vm_state=vm_states.BUILDING),
+            self._instance(task_states.IMAGE_UPLOADING),
+            self._instance(task_states.REBOOT_STARTED),
+            self._instance(task_states.RESIZE_FINISH),
+        ]
+        for instance in instances:
+            self.assertFalse(self.queued(instance))
+        self.assertEqual([], self.shape.round_trips)
+        self.assertEqual({}, recovery_state.of(self.manager).evidence)
+
+    def test_two_round_trips_per_candidate(self):
+        for task_state, action, method in (
+                (task_states.PAUSING, instance_actions.PAUSE,
+                 'pause_instance'),
+                (task_states.REBOOTING, instance_actions.REBOOT, None),
+                (task_states.POWERING_OFF, instance_actions.STOP,
+                 'stop_instance')):
+            instance = self._instance(task_state)
+            ctxt = self._request(instance, action)
+            if method:
+                self._event(ctxt, instance, method)
+            del self.shape.round_trips[:]
+            self.assertEqual(method is None, self.queued(instance))
+            self.assertEqual(
+                ['InstanceActionList.get_by_instance_uuid',
+                 'InstanceActionEventList.get_by_action'],
+                [trip.target for trip in self.shape.round_trips])
+
+    def test_one_round_trip_without_an_action(self):
+        instance = self._instance(task_states.PAUSING)
+        self.assertTrue(self.queued(instance))
+        self.assertEqual(1, len(self.shape.round_trips))
+
+    def test_worst_case_reads_every_newer_action(self):
+        instance = self._instance(task_states.PAUSING)
+        self._request(instance, instance_actions.PAUSE)
+        for _ in range(evidence.MAX_ACTIONS - 1):
+            self._request(instance, COMPUTE_ACTION)
+            # Neither read nor counted.
+            self._request(instance, instance_actions.LOCK)
+        self.assertTrue(self.queued(instance))
+        self.assertEqual(1 + evidence.MAX_ACTIONS,
+                         len(self.shape.round_trips))

@@ -11,11 +11,8 @@
 # under the License.
 
 import datetime
-import threading
-import time
 from unittest import mock
 
-from oslo_utils.fixture import uuidsentinel as uuids
 from oslo_utils import timeutils
 from oslo_utils import uuidutils
 
@@ -28,7 +25,6 @@ from nova import test
 
 from nova_recover.startup_recovery import evidence
 from nova_recover.startup_recovery import glance_cleanup
-from nova_recover.startup_recovery import state as recovery_state
 from nova_recover.startup_recovery import sweep
 from nova_recover.tests import fixtures as sr_fixtures
 
@@ -52,7 +48,7 @@ class FakeManager(object):
         self.instance_events = FakeEvents()
 
 
-class SweepTestCase(test.TestCase):
+class SweepBase(test.TestCase):
     """Passes of the sweep, run as nova-compute runs them (no database)."""
 
     def setUp(self):
@@ -62,7 +58,8 @@ class SweepTestCase(test.TestCase):
         self.recovered = []
         self.flags(queued_request_grace=GRACE, sweep_interval=3600,
                    group='recover')
-        self.shape = self.useFixture(sr_fixtures.ProductionShape())
+        self.shape = self.useFixture(sr_fixtures.ProductionShape(
+            threads=[(sweep, 'sweep_once', False)]))
         # Passes are driven by the tests, not by a background thread.
         self.mock_thread = self.useFixture(test.fixtures.MockPatchObject(
             sweep.threading, 'Thread')).mock
@@ -110,6 +107,17 @@ class SweepTestCase(test.TestCase):
     def _serving_at(self, after):
         self.clock = BOOT + after
         sweep.serving(self.manager)
+
+    def _too_far_back(self, instance):
+        for _ in range(evidence.MAX_ACTIONS):
+            objects.InstanceAction.action_start(
+                nova_context.RequestContext('u', 'p', is_admin=True),
+                instance.uuid, instance_actions.ATTACH_INTERFACE,
+                want_result=False)
+
+
+class SweepTestCase(SweepBase):
+    """What one pass of the sweep does with a watched instance."""
 
     def test_watch_starts_the_thread(self):
         instance = self._instance(task_states.PAUSING)
@@ -225,67 +233,6 @@ class SweepTestCase(test.TestCase):
         # The instance, its actions and the events of the request's.
         self.assertEqual(3 * len(instances), len(self.shape.round_trips))
 
-    def test_nothing_is_lost_before_the_queue_is_read(self):
-        """An outage longer than the grace: the request is long past it
-
-        when start-up leaves the instance, but nova has not started the
-        RPC server yet, so the request may well be the next message.
-        """
-        instance = self._instance(task_states.PAUSING)
-        self._left_alone(instance, serving=False)
-        self.assertIsNone(sweep.served(self.manager))
-        del self.shape.round_trips[:]
-        self.assertEqual({instance.uuid: sweep.WAITING},
-                         self._pass(GRACE * 10))
-        self.assertEqual([], self.recovered)
-        # Not worth a round trip either.
-        self.assertEqual([], self.shape.round_trips)
-        # The RPC server starts; the grace counts from here.
-        self._serving_at(GRACE * 10)
-        self.assertEqual(0, sweep.served(self.manager))
-        self.assertEqual({instance.uuid: sweep.WAITING},
-                         self._pass(GRACE * 11 - 1))
-        self.assertEqual([], self.recovered)
-        self.assertEqual({instance.uuid: sweep.RECOVERED},
-                         self._pass(GRACE * 11))
-        self.assertEqual([instance.uuid], self.recovered)
-
-    def test_request_newer_than_serving_gets_its_grace(self):
-        """It cannot have waited on the queue longer than it exists."""
-        instance = self._instance(task_states.PAUSING)
-        self._left_alone(instance, serving=False)
-        self._serving_at(-GRACE * 10)
-        # Action times come back to the second: a second either side.
-        self.assertEqual({instance.uuid: sweep.WAITING},
-                         self._pass(GRACE - 2))
-        self.assertEqual({instance.uuid: sweep.RECOVERED},
-                         self._pass(GRACE + 1))
-
-    def test_serving_wakes_the_sweep(self):
-        instance = self._instance(task_states.PAUSING)
-        self._left_alone(instance, serving=False)
-        state = recovery_state.of(self.manager).sweep
-        self.assertFalse(state.wakeup.is_set())
-        sweep.serving(self.manager)
-        self.assertTrue(state.wakeup.is_set())
-        self.assertEqual(BOOT, state.serving_started)
-
-    def test_serving_without_anything_watched(self):
-        other = FakeManager()
-        sweep.serving(other)
-        state = recovery_state.of(other).sweep
-        self.assertEqual(BOOT, state.serving_started)
-        self.assertFalse(state.wakeup.is_set())
-        self.mock_thread.assert_not_called()
-        self.assertEqual({}, sweep.sweep_once(other, self.context))
-
-    def _too_far_back(self, instance):
-        for _ in range(evidence.MAX_ACTIONS):
-            objects.InstanceAction.action_start(
-                nova_context.RequestContext('u', 'p', is_admin=True),
-                instance.uuid, instance_actions.ATTACH_INTERFACE,
-                want_result=False)
-
     def test_too_far_back_ages_out_with_a_warning(self):
         """Unreadable for good: after the grace it is waited for no more."""
         instance = self._instance(task_states.PAUSING)
@@ -334,70 +281,4 @@ class SweepTestCase(test.TestCase):
         instance = self._instance(task_states.PAUSING)
         self._left_alone(instance)
         self.assertEqual({}, self._pass(GRACE + 1))
-        self.assertEqual([], self.recovered)
-
-
-class SweepThreadTestCase(test.TestCase):
-    """The background pass runs on its own and ends with the service."""
-
-    def setUp(self):
-        super().setUp()
-        self.useFixture(sr_fixtures.ProductionShape())
-        self.context = nova_context.get_admin_context()
-        self.manager = FakeManager()
-        self.recovered = []
-        self.instance = objects.Instance(
-            self.context, uuid=uuids.instance, host=HOST,
-            task_state=task_states.PAUSING, vm_state=vm_states.ACTIVE,
-            project_id='p', user_id='u')
-        self.instance.create()
-
-    def _recover(self, manager, context, instance):
-        self.recovered.append(instance.uuid)
-
-    def test_thread_recovers_and_ends(self):
-        self.flags(queued_request_grace=0, sweep_interval=1,
-                   group='recover')
-        sweep.watch(self.manager, self.instance, self._recover)
-        sweep.serving(self.manager)
-        thread = recovery_state.of(self.manager).sweep.thread
-        self.assertIsInstance(thread, threading.Thread)
-        deadline = time.time() + 10
-        while not self.recovered and time.time() < deadline:
-            time.sleep(0.1)
-        self.assertEqual([self.instance.uuid], self.recovered)
-        thread.join(5)
-        self.assertFalse(thread.is_alive())
-
-    def test_thread_waits_for_serving_then_wakes(self):
-        """No pass recovers before serving; serving wakes a pass at once.
-
-        The interval is an hour: only serving's wake-up can bring the
-        pass that recovers it within the test.
-        """
-        self.flags(queued_request_grace=0, sweep_interval=3600,
-                   group='recover')
-        sweep.watch(self.manager, self.instance, self._recover)
-        state = recovery_state.of(self.manager).sweep
-        thread = state.thread
-        # Passes before serving (woken by hand) leave it waiting.
-        state.wakeup.set()
-        time.sleep(0.5)
-        self.assertEqual([], self.recovered)
-        sweep.serving(self.manager)
-        deadline = time.time() + 10
-        while not self.recovered and time.time() < deadline:
-            time.sleep(0.1)
-        self.assertEqual([self.instance.uuid], self.recovered)
-        thread.join(5)
-        self.assertFalse(thread.is_alive())
-
-    def test_thread_stops_with_the_service(self):
-        self.flags(queued_request_grace=3600, sweep_interval=1,
-                   group='recover')
-        sweep.watch(self.manager, self.instance, self._recover)
-        thread = recovery_state.of(self.manager).sweep.thread
-        self.manager.instance_events._events = None
-        thread.join(5)
-        self.assertFalse(thread.is_alive())
         self.assertEqual([], self.recovered)

@@ -21,8 +21,8 @@ from nova import exception
 from nova import objects
 from nova import test
 
-from nova_recover.startup_recovery import engine
 from nova_recover.startup_recovery import evidence
+from nova_recover.startup_recovery import host_passes
 from nova_recover.startup_recovery import order
 from nova_recover.startup_recovery.rules import rebuild
 from nova_recover.tests.unit import base
@@ -96,7 +96,7 @@ class EvacuationRecoveryTestCase(base.InitInstanceTestCase):
     """An evacuation to this host that died here, at this host's start-up.
 
     The instance still names the source, so init_instance never sees it:
-    engine.recover_host_passes finds it by its migration.
+    host_passes.run finds it by its migration.
     """
 
     def setUp(self):
@@ -152,7 +152,7 @@ class EvacuationRecoveryTestCase(base.InitInstanceTestCase):
             mock.patch.object(instance, 'save', side_effect=save_error),
             mock.patch.object(instance, 'drop_migration_context'),
         ) as (mock_save, mock_drop):
-            engine.recover_host_passes(self.compute, self.context)
+            host_passes.run(self.compute, self.context)
         return mock_save, mock_drop
 
     def _assert_untouched(self, instance, mock_save):
@@ -273,7 +273,7 @@ class EvacuationRecoveryTestCase(base.InitInstanceTestCase):
     def test_deleted_instance_is_left_alone(self):
         self.mock_get.side_effect = exception.InstanceNotFound(
             instance_id=uuids.instance)
-        engine.recover_host_passes(self.compute, self.context)
+        host_passes.run(self.compute, self.context)
         self.mock_migration_save.assert_not_called()
         self.mock_destroy.assert_not_called()
 
@@ -299,7 +299,7 @@ class EvacuationRecoveryTestCase(base.InitInstanceTestCase):
 
     def test_query_failing_never_leaves_start_up(self):
         self.mock_list.side_effect = test.TestingException('conductor')
-        engine.recover_host_passes(self.compute, self.context)
+        host_passes.run(self.compute, self.context)
         self.mock_get.assert_not_called()
 
     def test_dry_run_changes_nothing(self):

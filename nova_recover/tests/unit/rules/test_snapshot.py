@@ -25,6 +25,7 @@ from nova_recover.tests import fixtures as sr_fixtures
 from nova_recover.tests import overlay_fixtures
 from nova_recover.tests.unit import base
 from nova_recover.tests.unit.recovery import test_evidence
+from nova_recover.tests.unit.recovery import test_queued
 
 
 class SnapshotPendingRecoveryTestCase(base.InitInstanceTestCase):
@@ -163,7 +164,8 @@ class SnapshotEvidenceTestCase(test_evidence.EvidenceBase):
     def _start_up_snapshot(self, task_state):
         """Start-up of a snapshot whose event ended at the hand-off."""
         self.useFixture(overlay_fixtures.Overlay())
-        self.useFixture(sr_fixtures.ProductionShape())
+        self.useFixture(sr_fixtures.ProductionShape(
+            threads=test_queued.STARTUP_THREADS))
         self.flags(host=test_evidence.HOST)
         compute = compute_manager.ComputeManager()
         instance = self._instance(task_state)
