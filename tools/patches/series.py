@@ -85,13 +85,13 @@ SERIES = [
           subject='Settle later what start-up left for a request that '
                   'never came',
           tests=['unit/recovery/test_sweep']),
+    entry('serving', tests=['unit/recovery/test_sweep_serving'],
+          subject='Tell start-up recovery when nova-compute starts reading '
+                  'its queue'),
     entry('queued', ['queued', 'lost_request'],
           tests=['unit/recovery/test_queued'],
           subject='Leave an instance whose request may still be queued to '
                   'that request'),
-    entry('serving', tests=['unit/recovery/test_sweep_serving'],
-          subject='Count the grace of a held request from when nova-compute '
-                  'reads its queue'),
     entry('build', ['rules/build'], tests=['unit/rules/test_build']),
     entry('guest_facts', ['guest_facts'],
           subject='Ask the virt driver how far an interrupted operation '

@@ -267,3 +267,39 @@ class StartUpEvidenceTestCase(test_evidence.EvidenceBase):
         stop.assert_not_called()
         instance.refresh()
         self.assertEqual(task_states.POWERING_OFF, instance.task_state)
+
+    def test_start_up_takes_what_was_read_ahead(self):
+        self.useFixture(overlay_fixtures.Overlay())
+        shape = self.useFixture(
+            sr_fixtures.ProductionShape(threads=STARTUP_THREADS))
+        self.flags(host=HOST)
+        compute = compute_manager.ComputeManager()
+        # A start that died here is run again (by the power rule, or by
+        # nova's own path before that rule), a stop still queued is left
+        # for its request.
+        died = self._instance(task_states.POWERING_ON,
+                              vm_state=vm_states.STOPPED)
+        self._event(self._request(died, instance_actions.START), died,
+                    'start_instance')
+        queued = self._instance(task_states.POWERING_OFF)
+        self._request(queued, instance_actions.STOP)
+        with test.nested(
+            mock.patch.object(compute, 'start_instance'),
+            mock.patch.object(compute, 'stop_instance'),
+        ) as (start, stop):
+            for instance in (died, queued):
+                compute._init_instance(self.context, instance)
+        start.assert_called_once()
+        stop.assert_not_called()
+        # Start-up itself read no evidence: the readers did.
+        reads = ('InstanceActionList.get_by_instance_uuid',
+                 'InstanceActionEventList.get_by_action')
+        self.assertEqual(
+            [True] * 4, [trip.ahead for trip in shape.round_trips
+                         if trip.target in reads])
+        queued.refresh()
+        self.assertEqual(task_states.POWERING_OFF, queued.task_state)
+
+
+class CostTestCase(test_evidence.EvidenceBase):
+    """What reading the evidence costs, in conductor round trips."""

@@ -15,18 +15,14 @@ from unittest import mock
 import oslo_messaging as messaging
 
 from nova.compute import instance_actions
-from nova.compute import manager as compute_manager
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import objects
-from nova import test
 from nova.tests import fixtures as nova_fixtures
 
 from nova_recover.startup_recovery import evidence
 from nova_recover.startup_recovery import read_ahead
 from nova_recover.startup_recovery import state as recovery_state
-from nova_recover.tests import fixtures as sr_fixtures
-from nova_recover.tests import overlay_fixtures
 from nova_recover.tests.unit.recovery import test_evidence
 
 HOST = test_evidence.HOST
@@ -165,40 +161,6 @@ class ReadAheadTestCase(test_evidence.EvidenceBase):
              ('InstanceActionList.get_by_instance_uuid', True),
              ('InstanceActionEventList.get_by_action', True)},
             {(trip.target, trip.ahead) for trip in self.shape.round_trips})
-
-    def test_start_up_takes_what_was_read_ahead(self):
-        self.useFixture(overlay_fixtures.Overlay())
-        shape = self.useFixture(
-            sr_fixtures.ProductionShape(threads=self.THREADS))
-        compute = compute_manager.ComputeManager()
-        # The blueprint's power rule: a start that died here is run again,
-        # a stop still queued is left for its request.
-        died = self._instance(task_states.POWERING_ON,
-                              vm_state=vm_states.STOPPED)
-        self._event(self._request(died, instance_actions.START), died,
-                    'start_instance')
-        queued = self._instance(task_states.POWERING_OFF)
-        self._request(queued, instance_actions.STOP)
-        with test.nested(
-            mock.patch.object(compute, 'start_instance'),
-            mock.patch.object(compute, 'stop_instance'),
-        ) as (start, stop):
-            for instance in (died, queued):
-                compute._init_instance(self.context, instance)
-        start.assert_called_once()
-        stop.assert_not_called()
-        # Start-up itself read no evidence: the readers did.
-        reads = ('InstanceActionList.get_by_instance_uuid',
-                 'InstanceActionEventList.get_by_action')
-        self.assertEqual(
-            [True] * 4, [trip.ahead for trip in shape.round_trips
-                         if trip.target in reads])
-        queued.refresh()
-        self.assertEqual(task_states.POWERING_OFF, queued.task_state)
-
-
-class CostTestCase(test_evidence.EvidenceBase):
-    """What reading the evidence costs, in conductor round trips."""
 
     def test_no_round_trip_for_states_that_need_no_evidence(self):
         instances = [
