@@ -65,7 +65,7 @@ recover_opts = [
     cfg.ListOpt('disabled_rules',
                 default=[],
                 help='Names of start-up recovery rules to switch off, for '
-                     'example "resize,migrating". The task states of a '
+                     'example "resize,live_migration". The task states of a '
                      'disabled rule are handed to nova\'s own start-up '
                      'code, as without recovery. An unknown name stops '
                      'nova-compute at start-up.'),
