@@ -25,7 +25,7 @@ others, and to read in the log what it did:
   start-up code, as without recovery; an unknown name stops nova-compute
   at start-up (check_options) rather than being ignored;
 * one INFO line per instance a rule recovered, and one summary line at
-  the end of init_host (summarize).
+  the end of init_host (finished).
 
 It is the engine's first gate, so a disabled or dry-run rule never
 reaches the evidence either.

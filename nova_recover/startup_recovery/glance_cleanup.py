@@ -16,8 +16,10 @@ Beyond the recover-stuck-state blueprint: no upstream change; stock nova
 34.0.0 has no start-up handling for the images that an interrupted
 IMAGE_* or SHELVING* operation leaves in glance.
 
-States owned: none; the image, snapshot_pending and shelve rules call
-this helper while they recover.
+States owned: none; the image_upload, snapshot and shelve rules call
+this helper while they recover, and the sweep for a lost request's
+image; shelve_offload, unshelve and powering use its service-user
+context (image_context).
 
 The API creates the image (status ``queued``) before it casts to the
 compute, which fills it (``saving``) and glance marks it ``active`` once

@@ -69,7 +69,7 @@ class ControlsTestCase(base.InitInstanceTestCase):
         with mock.patch.object(instance, 'save') as mock_save:
             self.compute._init_instance(self.context, instance)
         # Stock clears the task state without a compare-and-swap, then
-        # plugs the VIFs; the image rule would have cleaned glance too.
+        # plugs the VIFs; the image_upload rule would have cleaned glance too.
         mock_save.assert_called_once_with()
         self.assertIsNone(instance.task_state)
         self.mock_plug.assert_called_once_with(instance, mock.ANY)
