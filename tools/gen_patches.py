@@ -98,31 +98,7 @@ GIT_DATE = LAST_UPDATE + 'T12:00:00+0000'
 SIZE_LIMIT = 600
 # Why a patch is over SIZE_LIMIT; the build fails for a bigger patch
 # without a note here.
-SIZE_NOTES = {
-    'evidence': (
-        'This patch is a little over 600 lines because the reader and the '
-        'tests of every decision it makes (reached, queued, unreadable, too '
-        'far back) go together; the tests of what reading costs and of the '
-        'moves come with the read-ahead.'),
-    'engine': (
-        'This patch is a little over 600 lines because the engine, the '
-        'hook in ComputeManager and the tests that hold the engine to its '
-        'contract (with a stand-in rule, so that no rule is asserted) only '
-        'make sense together.'),
-    'sweep': (
-        'This patch is over 600 lines because the sweep, the [recover] '
-        'options it reads and the tests of each end of a watched instance '
-        '(lost, arrived, moved on, deleted, unreadable, too far back) go '
-        'together; the tests of when it may start counting come with the '
-        'serving patch.'),
-    'resize': (
-        'This patch is over 600 lines because undoing a move takes every '
-        'step of finish_revert_resize, for five task states and for both '
-        'the source and the destination host, and changes two nova tests '
-        'that recorded the stuck resize as a known bug; more than half of '
-        'it are the tests of those cases. The confirm comes in its own '
-        'patch.'),
-}
+SIZE_NOTES = {}
 
 
 def read(path):
@@ -346,8 +322,12 @@ class Built(object):
         self.needs = set()
         self.notes = []
         self.filename = None
-        source = (os.path.join(SOURCE, item.modules[0] + '.py')
-                  if item.modules else test_source(item.tests[0]))
+        if item.modules:
+            source = os.path.join(SOURCE, item.modules[0] + '.py')
+        elif item.tests:
+            source = test_source(item.tests[0])
+        else:
+            source = os.path.join(TOP, series.FILES[item.files[0]][0])
         self.subject, self.summary, self.origin, self.paragraphs = \
             dep3.docstring_parts(source)
         if item.subject:

@@ -34,6 +34,7 @@ from . import controls
 from . import queued
 from .rules import build
 from .rules import deleting
+from .rules import evacuation
 from .rules import image_upload
 from .rules import live_migration
 from .rules import password
@@ -76,5 +77,5 @@ RULES = (
 
 HOST_PASSES = (
     (resize, resize_confirm.CONFIRMS),
-    (rebuild, rebuild.EVACUATIONS),
+    (rebuild, evacuation.EVACUATIONS),
 )

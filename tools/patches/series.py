@@ -28,6 +28,8 @@ request that never came, the gate, and then one rule after the other.
 Every rule therefore meets the gate from its first patch on and never
 sees a request that may still be queued. A module's tests come with it
 unless they need a later module; the entry that brings them says so.
+A helper that only a rule drives (rules/resize_revert.py) is tested
+through that rule, in the rule's patch, which comes next.
 """
 
 import collections
@@ -47,7 +49,7 @@ FILES = {
 }
 
 SERIES = [
-    entry('registry', ['registry'],
+    entry('registry', ['__init__', 'registry'],
           subject='Record what nova does with each of its task states',
           tests=['unit/recovery/test_registry']),
     entry('contracts', ['contracts', 'state', 'order'],
@@ -69,7 +71,7 @@ SERIES = [
           subject='Share the compare-and-swap and the ERROR with a fault '
                   'between start-up recovery rules',
           tests=['unit/recovery/test_base', 'unit/base']),
-    entry('engine', ['engine', '__init__', 'rules/__init__'],
+    entry('engine', ['engine'],
           subject='Route compute manager _init_instance through start-up '
                   'recovery',
           tests=['unit/recovery/test_engine']),
@@ -77,11 +79,14 @@ SERIES = [
           subject='Read the evidence of every candidate at once, early in '
                   'start-up',
           tests=['unit/recovery/test_read_ahead',
-                 'unit/recovery/test_evidence_moves']),
+                 'unit/recovery/test_evidence_moves',
+                 'unit/recovery/test_evidence_window']),
     entry('glance_cleanup', ['glance_cleanup'],
           subject='Find the image a dead snapshot, backup or shelve left in '
                   'glance'),
-    entry('sweep', ['sweep'], files=['conf'],
+    entry('options', files=['conf'],
+          subject='Add the [recover] options of start-up recovery'),
+    entry('sweep', ['sweep'],
           subject='Settle later what start-up left for a request that '
                   'never came',
           tests=['unit/recovery/test_sweep']),
@@ -92,7 +97,8 @@ SERIES = [
           tests=['unit/recovery/test_queued'],
           subject='Leave an instance whose request may still be queued to '
                   'that request'),
-    entry('build', ['rules/build'], tests=['unit/rules/test_build']),
+    entry('build', ['rules/build', 'rules/__init__'],
+          tests=['unit/rules/test_build']),
     entry('guest_facts', ['guest_facts'],
           subject='Ask the virt driver how far an interrupted operation '
                   'got',
@@ -106,13 +112,15 @@ SERIES = [
                  'unit/recovery/test_glance_cleanup']),
     entry('reboot', ['rules/reboot'], tests=['unit/rules/test_reboot']),
     entry('powering', ['rules/powering'],
-          tests=['unit/rules/test_powering',
-                 'unit/recovery/test_engine_rules']),
+          tests=['unit/rules/test_powering']),
+    entry('engine_rules', tests=['unit/recovery/test_engine_rules'],
+          subject='Test start-up recovery over its first rules together'),
     entry('controls', ['controls'], tests=['unit/recovery/test_controls'],
           subject='Let operators dry-run or switch off start-up recovery '
                   'rules'),
-    entry('rebuild', ['rules/rebuild', 'host_passes'],
-          tests=['unit/rules/test_rebuild']),
+    entry('rebuild', ['rules/rebuild'], tests=['unit/rules/test_rebuild']),
+    entry('evacuation', ['rules/evacuation', 'host_passes'],
+          tests=['unit/rules/test_evacuation']),
     entry('pause_suspend', ['rules/pause_suspend'],
           tests=['unit/rules/test_pause_suspend']),
     entry('password', ['rules/password'],
@@ -126,6 +134,7 @@ SERIES = [
     entry('shelve', ['rules/shelve'], tests=['unit/rules/test_shelve']),
     entry('unshelve', ['rules/unshelve'],
           tests=['unit/rules/test_unshelve']),
+    entry('resize_revert', ['rules/resize_revert']),
     entry('resize', ['rules/resize'], tests=['unit/rules/test_resize']),
     entry('resize_confirm', ['rules/resize_confirm'],
           tests=['unit/rules/test_resize_confirm']),

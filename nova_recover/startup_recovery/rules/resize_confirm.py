@@ -33,7 +33,7 @@ from nova import objects
 
 from .. import base
 from .. import contracts
-from . import resize
+from . import resize_revert
 
 LOG = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def interrupted_confirms(manager, context):
         context, {'source_compute': manager.host, 'status': 'confirming'})
     found = []
     for migration in migrations:
-        if (migration.migration_type not in resize.MIGRATION_TYPES or
+        if (migration.migration_type not in resize_revert.MIGRATION_TYPES or
                 migration.cross_cell_move):
             continue
         try:

@@ -10,6 +10,16 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+"""Test start-up recovery over its first rules together.
+
+test_engine.py proves the engine with stand-in rules, in the patch that
+brings the engine. These tests need the rules that nova runs (build,
+deleting, image upload, snapshot, reboot, powering) and the gate for
+queued requests: which rule owns an instance when two could, and what
+the gate does with the instances it holds, lost requests included. They
+come once those rules are in.
+"""
+
 from unittest import mock
 
 import ddt
