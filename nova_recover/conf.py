@@ -58,16 +58,22 @@ recover_opts = [
     cfg.BoolOpt('dry_run',
                 default=False,
                 help='Log what start-up recovery would do to each '
-                     'instance, and change nothing of it: every instance '
-                     'goes through nova\'s own start-up code, as without '
-                     'recovery, so a dry run behaves as stock nova plus '
-                     'the report.'),
+                     'instance, and recover nothing: every instance goes '
+                     'through nova\'s own start-up code without recovery. '
+                     'On stock nova with the nova-recover overlay that is '
+                     'stock nova\'s start-up, so a dry run behaves as '
+                     'stock nova plus the report. In nova carrying the '
+                     'start-up recovery patches, where the rules replace '
+                     'nova\'s start-up branches for transitional states, '
+                     'VIFs are plugged and guests resumed, and every task '
+                     'state is left as it was.'),
     cfg.ListOpt('disabled_rules',
                 default=[],
                 help='Names of start-up recovery rules to switch off, for '
-                     'example "resize,live_migration". The task states of a '
-                     'disabled rule are handed to nova\'s own start-up '
-                     'code, as without recovery. An unknown name stops '
+                     'example "resize,live_migration". The instances in a '
+                     'disabled rule\'s task states go through nova\'s own '
+                     'start-up code without recovery, as dry_run describes '
+                     'for each kind of install. An unknown name stops '
                      'nova-compute at start-up.'),
 ]
 

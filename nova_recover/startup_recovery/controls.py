@@ -17,18 +17,24 @@ to know what it will do first, to switch one rule off without losing the
 others, and to read in the log what it did:
 
 * ``[recover] dry_run`` logs what each rule would do to each instance
-  and then runs nova's own start-up path on it, as without recovery:
+  and then runs nova's own start-up code on it without recovery:
   operators try it first on exactly the hosts that need recovery, where
-  skipping nova's path would leave VIFs unplugged and guests not
-  resumed;
+  skipping that code would leave VIFs unplugged and guests not resumed;
 * ``[recover] disabled_rules`` hands a rule's states to nova's own
-  start-up code, as without recovery; an unknown name stops nova-compute
-  at start-up (check_options) rather than being ignored;
+  start-up code without recovery; an unknown name stops nova-compute at
+  start-up (check_options) rather than being ignored;
 * one INFO line per instance a rule recovered, and one summary line at
   the end of init_host (finished).
 
 It is the engine's first gate, so a disabled or dry-run rule never
 reaches the evidence either.
+
+"Nova's own start-up code" is what the engine was given as nova's path.
+Under the overlay that is stock nova's _init_instance, whose branches
+for some task states (a stop retried, a build put in ERROR) run as they
+would without the overlay. In nova carrying the patch series the rules
+replaced those branches, so what is left plugs the VIFs and resumes the
+guest, and the task state stays as it was for the operator.
 """
 
 import collections
@@ -136,8 +142,9 @@ def finished(manager):
 def holds(request):
     """Hold back what the operator switched off or asked to see only.
 
-    A contracts.Gate: request.nova_path runs nova's own start-up for what
-    is held back, as without recovery.
+    A contracts.Gate: request.nova_path runs nova's own start-up code for
+    what is held back, without recovery (see the module's docstring for
+    what that code is under the overlay and in patched nova).
     """
     counts = tally(request.manager)
     counts.instances += 1
@@ -145,8 +152,9 @@ def holds(request):
     if rule is None and request.task_state is None:
         return False
     if rule is not None and rule_name(rule) in disabled_rules():
-        LOG.info('start-up recovery: rule %(rule)s is disabled; nova '
-                 'handles task_state %(task_state)s as without recovery',
+        LOG.info('start-up recovery: rule %(rule)s is disabled; task_state '
+                 '%(task_state)s goes to nova\'s own start-up code without '
+                 'recovery',
                  {'rule': rule_name(rule), 'task_state': instance.task_state},
                  instance=instance)
         request.nova_path(request.context, instance)
@@ -160,7 +168,7 @@ def holds(request):
                   'task_state': instance.task_state,
                   'vm_state': instance.vm_state,
                   'power_state': instance.power_state}, instance=instance)
-        # Then exactly what nova does without recovery.
+        # Then nova's own start-up code, without recovery.
         request.nova_path(request.context, instance)
         return True
     counts.candidates += 1

@@ -43,37 +43,37 @@ class ControlsTestCase(base.InitInstanceTestCase):
         return [call[0][0] % call[0][1] if len(call[0]) > 1 else call[0][0]
                 for call in self.mock_log.info.call_args_list]
 
+    def _assert_nova_start_up_only(self, instance, task_state):
+        """Nova's own start-up ran, and nothing recovered the instance.
+
+        IMAGE_BACKUP (the image_upload rule's) has no branch in stock
+        nova's _init_instance, so the end is the same under the overlay
+        and in patched nova: VIFs plugged, the task state as it was,
+        nothing saved, no rule re-run, the gate for queued requests not
+        asked.
+        """
+        self.mock_plug.assert_called_once_with(instance, mock.ANY)
+        self.assertEqual(task_state, instance.task_state)
+        self.assertEqual(vm_states.ACTIVE, instance.vm_state)
+        self.mock_rerun_action.assert_not_called()
+        self.mock_queued.assert_not_called()
+
     def test_dry_run_is_nova_plus_a_report(self):
-        """A dry run is stock nova's start-up plus the report.
+        """A dry run is nova's own start-up plus the report.
 
         Before, it returned ahead of nova's path for every server with a
         task_state, so such a server's VIFs were never plugged, on exactly
         the hosts that need recovery.
         """
         self.flags(dry_run=True, group='recover')
-        instance = self._instance(task_states.POWERING_OFF)
-        with mock.patch.object(self.compute, 'stop_instance') as mock_stop:
-            self.compute._init_instance(self.context, instance)
-        # Stock nova's own retry: its context, a clean shutdown, no action
-        # of a re-run.
-        mock_stop.assert_called_once_with(self.context, instance, True)
-        self.mock_rerun_action.assert_not_called()
-        self.mock_queued.assert_not_called()
-        line, = self._logged()
-        self.assertIn('(dry run): rule powering would recover task_state '
-                      'powering-off', line)
-
-    def test_dry_run_plugs_what_nova_plugs(self):
-        self.flags(dry_run=True, group='recover')
-        instance = self._instance(task_states.IMAGE_UPLOADING)
+        instance = self._instance(task_states.IMAGE_BACKUP)
         with mock.patch.object(instance, 'save') as mock_save:
             self.compute._init_instance(self.context, instance)
-        # Stock clears the task state without a compare-and-swap, then
-        # plugs the VIFs; the image_upload rule would have cleaned glance too.
-        mock_save.assert_called_once_with()
-        self.assertIsNone(instance.task_state)
-        self.mock_plug.assert_called_once_with(instance, mock.ANY)
-        self.mock_queued.assert_not_called()
+        mock_save.assert_not_called()
+        self._assert_nova_start_up_only(instance, task_states.IMAGE_BACKUP)
+        line, = self._logged()
+        self.assertIn('(dry run): rule image_upload would recover '
+                      'task_state image_backup', line)
 
     def test_dry_run_starts_healthy_instances_as_usual(self):
         self.flags(dry_run=True, group='recover')
@@ -83,15 +83,14 @@ class ControlsTestCase(base.InitInstanceTestCase):
         self.assertEqual([], self._logged())
 
     def test_disabled_rule_hands_its_states_to_nova(self):
-        self.flags(disabled_rules=['powering'], group='recover')
-        instance = self._instance(task_states.POWERING_OFF)
-        with mock.patch.object(self.compute, 'stop_instance') as mock_stop:
+        self.flags(disabled_rules=['image_upload'], group='recover')
+        instance = self._instance(task_states.IMAGE_BACKUP)
+        with mock.patch.object(instance, 'save') as mock_save:
             self.compute._init_instance(self.context, instance)
-        # Nova's own start-up retries the stop with its own context, not
-        # under an action of its own as the rule would.
-        mock_stop.assert_called_once_with(self.context, instance, True)
-        self.mock_rerun_action.assert_not_called()
-        self.mock_queued.assert_not_called()
+        mock_save.assert_not_called()
+        self._assert_nova_start_up_only(instance, task_states.IMAGE_BACKUP)
+        line, = self._logged()
+        self.assertIn('rule image_upload is disabled', line)
 
     def test_other_rules_stay_on(self):
         self.flags(disabled_rules=['resize'], group='recover')
@@ -124,11 +123,9 @@ class ControlsTestCase(base.InitInstanceTestCase):
         warning, = self.mock_log.warning.call_args_list
         self.assertEqual({'old': 'image', 'new': 'image_upload'},
                          warning[0][1])
-        instance = self._instance(task_states.IMAGE_UPLOADING)
+        instance = self._instance(task_states.IMAGE_BACKUP)
         self.compute._init_instance(self.context, instance)
-        # Held back for nova's own path: the gate for queued requests,
-        # which the rule's states would meet next, is never asked.
-        self.mock_queued.assert_not_called()
+        self._assert_nova_start_up_only(instance, task_states.IMAGE_BACKUP)
         line, = self._logged()
         self.assertIn('rule image_upload is disabled', line)
 
