@@ -12,16 +12,12 @@
 
 """Revert a resize or cold migration that nova-compute did not finish.
 
-Beyond the recover-stuck-state blueprint: no upstream change; stock nova
-34.0.0 has no start-up handling for RESIZE_MIGRATED, RESIZE_FINISH,
-RESIZE_REVERTING or RESIZE_CONFIRMING, and for RESIZE_PREP and
-RESIZE_MIGRATING it only clears the task state (RESIZE_MIGRATING after
-driver.finish_revert_migration), leaving the migration record, the
-migration context and the placement allocations of the move behind
-(bug 1836369).
-
-States owned: task_state RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED,
-RESIZE_FINISH, RESIZE_REVERTING and RESIZE_CONFIRMING, in any vm_state.
+Beyond the recover-stuck-state blueprint: stock nova leaves
+RESIZE_MIGRATED, RESIZE_FINISH, RESIZE_REVERTING and RESIZE_CONFIRMING
+alone, clears RESIZE_PREP and RESIZE_MIGRATING (the latter after
+driver.finish_revert_migration), and leaves the migration record, its
+context and the move's allocations behind (bug 1836369). This rule owns
+all six task states, in any vm_state.
 
 The source host is where an interrupted resize is undone
 (resize_revert.py): reverted here when this host is the migration's
