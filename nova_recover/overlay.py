@@ -29,15 +29,18 @@ from importlib import metadata
 import inspect
 import threading
 
-# The nova releases whose _init_instance the rules were written against.
-SUPPORTED_NOVA = ((34, 0, 0), (35, 0, 0))
+# The nova releases whose _init_instance the rules were written against:
+# 2025.1 (nova 31), 2026.1 (nova 33) and 2026.2 (nova 34), each proven
+# with its own constraints file; startup_recovery/releases.py covers
+# what differs between them.
+SUPPORTED_NOVA = ((31, 0, 0), (35, 0, 0))
 EXPECTED_PARAMETERS = ('self', 'context', 'instance')
 # init_host is wrapped too, to check the [recover] options before any
 # instance is touched and to log the summary line at its end.
 EXPECTED_INIT_HOST_PARAMETERS = ('self', 'service_ref')
 # post_start_hook is wrapped to tell the engine that nova started the RPC
-# server(s): Service.start calls it right after rpcserver.start(). Nova
-# 34's ComputeManager inherits it from nova.manager.Manager, so the
+# server(s): Service.start calls it right after rpcserver.start(). Nova's
+# ComputeManager inherits it from nova.manager.Manager, so the
 # wrapper is defined on ComputeManager and uninstall deletes it again.
 EXPECTED_POST_START_HOOK_PARAMETERS = ('self',)
 _MARK = '_nova_recover_wrapper'

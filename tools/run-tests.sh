@@ -86,11 +86,11 @@ else
          "NOVA_RECOVER_DEPLOYMENT=1 to insist)"
 fi
 # Three prefixes of the series run nova's start-up tests: the engine with
-# no rule (7), the gate for queued requests before any rule (12), and the
-# blueprint's rules with the operator controls (20); the full series runs
+# no rule (7), the gate for queued requests before any rule (14), and the
+# blueprint's rules with the operator controls (23); the full series runs
 # nova.tests.unit.compute.
 # tox -e patches checks every prefix, and nova's whole unit suite.
-step patches env PATCHES_PREFIXES="${PATCHES_PREFIXES-7 12 20}" PATCHES_PREFIX_TESTS="${PATCHES_PREFIX_TESTS-RecoveryTestCase|init_instance|init_host}" \
+step patches env PATCHES_PREFIXES="${PATCHES_PREFIXES-7 14 23}" PATCHES_PREFIX_TESTS="${PATCHES_PREFIX_TESTS-RecoveryTestCase|init_instance|init_host}" \
     bash tools/check_patches.sh
 if [ -n "$deploy_pid" ]; then
     wait "$deploy_pid"

@@ -55,9 +55,9 @@ from oslo_log import log as logging
 
 import nova.conf
 from nova import exception
-from nova import service_auth
 
 from . import base
+from . import releases
 
 LOG = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def image_context(context):
     if context.auth_token or context.user_auth_plugin is not None:
         return context
     try:
-        auth = service_auth.get_service_auth_plugin(
+        auth = releases.service_auth_plugin(
             nova.conf.service_token.SERVICE_USER_GROUP)
     except Exception:
         LOG.warning('Could not load the [service_user] credentials for '

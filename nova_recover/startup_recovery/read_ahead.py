@@ -38,10 +38,10 @@ from oslo_log import log as logging
 
 import nova.conf
 from nova import objects
-from nova import thread_pool_factory
 
 from . import base
 from . import evidence
+from . import releases
 from . import state
 
 LOG = logging.getLogger(__name__)
@@ -85,9 +85,7 @@ def start(manager, context):
     for reader in range(min(READERS, len(todo))):
         share = todo[reader::READERS]
         try:
-            thread_pool_factory.spawn_on(
-                thread_pool_factory.ExecutorType.DEFAULT, _read, context,
-                share)
+            releases.spawn(_read, context, share)
         except Exception as exc:
             LOG.warning('Could not start reading evidence ahead (%s); the '
                         'instances read their own', exc)

@@ -10,22 +10,32 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+from importlib import metadata
 import os
 import sys
 
 # The tests run in whichever concurrency mode the environment asks for
-# (CI runs both). Unset, they run as nova 34's nova-compute does, on native
-# threading: that is where the overlay runs in production, and eventlet
-# mode is deprecated. nova's monkey_patch.patch() defaults to eventlet, and
-# the choice is made once per process, before any other nova import.
-os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', 'True')
+# (CI runs each mode the release's nova-compute supports). Unset, they
+# run as that release's nova-compute does by default: on native
+# threading from nova 34, where eventlet is deprecated, and on eventlet
+# before (nova 33 has threading as an experiment, nova 31 none). nova
+# chooses once per process, before any other nova import, so the version
+# is read from the installed distribution, not from nova itself.
+_NOVA_MAJOR = int(metadata.version('nova').split('.')[0])
+os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING',
+                      'True' if _NOVA_MAJOR >= 34 else 'False')
 # The nova wheel installs api-paste.ini under the venv's etc/nova/, not
 # where nova's conf fixture looks for it; oslo.config reads this variable
 # over the fixture's default.
 os.environ.setdefault('OS_WSGI__API_PASTE_CONFIG',
                       os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini'))
 
-from nova import monkey_patch; monkey_patch.patch()  # noqa: E402,E702
+# nova 33 and 34 patch when asked (monkey_patch.patch); nova 31 patches
+# eventlet when nova.monkey_patch is imported.
+from nova import monkey_patch  # noqa: E402
+
+if hasattr(monkey_patch, 'patch'):
+    monkey_patch.patch()
 from nova import objects  # noqa: E402
 
 objects.register_all()

@@ -99,6 +99,12 @@ class ConductorIndirection(object):
         # is waited out for real, beside start-up, not added afterwards.
         self.ahead_latency_s = 0.0
         self._lock = threading.Lock()
+        # A real conductor serves each call on a database connection of
+        # its own; here every call shares the test database's one sqlite
+        # connection, so calls from the read-ahead's threads and from
+        # start-up take turns (under nova 33's native threading, two at
+        # once broke each other's transaction).
+        self._serving = threading.Lock()
 
     def __bool__(self):
         return on_compute_side()
@@ -112,7 +118,7 @@ class ConductorIndirection(object):
             'context': self.serializer.serialize_context(context),
             'args': {name: self.serializer.serialize_entity(context, value)
                      for name, value in kwargs.items()}})
-        with _conductor_side():
+        with _conductor_side(), self._serving:
             started = time.thread_time()
             try:
                 reply = self._serve(method, wire)

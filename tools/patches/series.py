@@ -75,6 +75,9 @@ SERIES = [
           subject='Route compute manager _init_instance through start-up '
                   'recovery',
           tests=['unit/recovery/test_engine']),
+    entry('releases', ['releases'], tests=['unit/recovery/test_releases'],
+          subject='Ask nova 31, 33 and 34 alike for a thread and the '
+                  'service user'),
     entry('read_ahead', ['read_ahead'],
           subject='Read the evidence of every candidate at once, early in '
                   'start-up',

@@ -40,8 +40,11 @@ def main():
     sys.path[0] = os.getcwd()
     # What nova/tests/{unit,functional}/__init__.py do first, so that the
     # overlay's imports happen after eventlet's monkey patching.
+    # nova 31 patches when nova.monkey_patch is imported, later releases
+    # when asked.
     from nova import monkey_patch
-    monkey_patch.patch()
+    if hasattr(monkey_patch, 'patch'):
+        monkey_patch.patch()
     import nova_recover
     nova_recover.install()
     runpy.run_module(module, run_name='__main__', alter_sys=True)

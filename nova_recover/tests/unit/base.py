@@ -32,6 +32,19 @@ from nova_recover.startup_recovery import evidence
 from nova_recover.tests import overlay_fixtures
 
 
+def share_info_patch(compute):
+    """Patch where the compute manager reads an instance's shares.
+
+    Re-running a reboot or a resume reads them. nova 34 moved that to
+    ComputeManager.share_manager (nova/compute/share_management.py);
+    nova 31 and 33 read them in ComputeManager._get_share_info.
+    """
+    shares = getattr(compute, 'share_manager', None)
+    if shares is not None:
+        return mock.patch.object(shares, 'get_share_info')
+    return mock.patch.object(compute, '_get_share_info')
+
+
 class InitInstanceTestCase(test.NoDBTestCase):
     """A real ComputeManager, the fake driver and the overlay installed.
 

@@ -25,6 +25,7 @@ from nova.tests.unit.api.openstack import fakes
 from nova.virt import hardware
 
 from nova_recover.startup_recovery import glance_cleanup
+from nova_recover.startup_recovery import releases
 from nova_recover.tests.unit import base
 
 
@@ -127,8 +128,8 @@ class ImageContextTestCase(test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
-        self.get_plugin = self.useFixture(test.fixtures.MockPatch(
-            'nova.service_auth.get_service_auth_plugin',
+        self.get_plugin = self.useFixture(test.fixtures.MockPatchObject(
+            releases, 'service_auth_plugin',
             return_value=mock.sentinel.service_user)).mock
 
     def test_anonymous_context_acts_as_the_service_user(self):

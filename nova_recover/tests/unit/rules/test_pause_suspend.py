@@ -140,7 +140,7 @@ class PauseRecoveryTestCase(base.InitInstanceTestCase):
             mock.patch.object(self.compute.network_api,
                               'get_instance_nw_info',
                               return_value=network_model.NetworkInfo()),
-            mock.patch.object(self.compute.share_manager, 'get_share_info'),
+            base.share_info_patch(self.compute),
         ) as (mock_method, mock_driver, _usage, _action, _bdms, _nw, _sh):
             mock_plug, mock_save = self._init(instance, guest_state,
                                               after=after)

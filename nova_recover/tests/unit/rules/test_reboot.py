@@ -187,7 +187,7 @@ class RebootRecoveryTestCase(base.InitInstanceTestCase):
             mock.patch.object(self.compute.network_api,
                               'get_instance_nw_info',
                               return_value=network_model.NetworkInfo()),
-            mock.patch.object(self.compute.share_manager, 'get_share_info'),
+            base.share_info_patch(self.compute),
             # Notifications read fields a test instance has not loaded.
             mock.patch.object(self.compute, '_notify_about_instance_usage'),
             mock.patch.object(compute_utils, 'notify_about_instance_action'),

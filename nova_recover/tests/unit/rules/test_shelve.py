@@ -22,6 +22,7 @@ from nova import exception
 from nova import objects
 from nova import test
 
+from nova_recover.startup_recovery import releases
 from nova_recover.tests.unit.rules import shelve_base
 
 SHELVED_KEYS = shelve_base.SHELVED_KEYS
@@ -192,8 +193,8 @@ class ShelveUploadedTestCase(shelve_base.ShelveTestCase):
         self.mock_plug.assert_called_once_with(instance, mock.ANY)
 
     def test_uploaded_image_is_read_as_the_service_user(self):
-        self.useFixture(test.fixtures.MockPatch(
-            'nova.service_auth.get_service_auth_plugin',
+        self.useFixture(test.fixtures.MockPatchObject(
+            releases, 'service_auth_plugin',
             return_value=mock.sentinel.service_user))
         instance = self._shelving()
         mock_save = self._recover(instance)

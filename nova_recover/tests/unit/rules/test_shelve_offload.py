@@ -20,6 +20,7 @@ from nova.compute import vm_states
 from nova import exception
 from nova import test
 
+from nova_recover.startup_recovery import releases
 from nova_recover.tests.unit.rules import shelve_base
 
 SHELVED_KEYS = shelve_base.SHELVED_KEYS
@@ -52,8 +53,8 @@ class ShelveOffloadRecoveryTestCase(shelve_base.ShelveTestCase):
         glance refuses (keystoneauth raises AuthorizationFailure), so no
         interrupted offload was ever finished: each went to ERROR.
         """
-        self.useFixture(test.fixtures.MockPatch(
-            'nova.service_auth.get_service_auth_plugin',
+        self.useFixture(test.fixtures.MockPatchObject(
+            releases, 'service_auth_plugin',
             return_value=mock.sentinel.service_user))
         self._guest(power_state.SHUTDOWN)
         self.assertIsNone(self.context.auth_token)

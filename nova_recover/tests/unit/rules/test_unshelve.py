@@ -85,6 +85,8 @@ class UnshelveSpawningTestCase(shelve_base.ShelveTestCase):
             'volume_id': uuids.volume, 'attachment_id': uuids.old_attachment,
             'device_name': '/dev/vdb', 'boot_index': None,
             'connection_info': '{"driver_volume_type": "fake"}'})
+        # nova 31's fake_bdm_object drops the attachment_id it is given.
+        self.bdm.attachment_id = uuids.old_attachment
         self.mock_bdms = self.useFixture(test.fixtures.MockPatchObject(
             objects.BlockDeviceMappingList, 'get_by_instance_uuid',
             return_value=objects.BlockDeviceMappingList(
