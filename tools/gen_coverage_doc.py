@@ -39,9 +39,11 @@ HEADER = """\
 Task state coverage
 ====================
 
-Every task state of the installed nova {version}, the one that answers for
-it at nova-compute start-up, and where the instance ends. Every column
-comes from one record per task state in
+Every task state of nova {versions}
+(the same states in each; the registry's test compares them with the
+installed nova's), the one that answers for it at nova-compute
+start-up, and where the instance ends. Every column comes from one
+record per task state in
 ``nova_recover/startup_recovery/registry.py``, which the evidence tables, the
 operation names of faults, the rules' ``STATES`` and the audit's
 verdicts are derived from too.
@@ -102,12 +104,14 @@ start-up steps (``order.HOST_PASSES``, run by
 """
 
 
-def _nova_version():
-    from importlib import metadata
-    try:
-        return metadata.version('nova')
-    except metadata.PackageNotFoundError:
-        return 'unknown'
+def _nova_versions():
+    """The point releases nova-recover is made for, as one phrase."""
+    path = os.path.join(ROOT, 'tools', 'patches')
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import releases
+    versions = [release.nova for release in releases.RELEASES.values()]
+    return '%s and %s' % (', '.join(versions[:-1]), versions[-1])
 
 
 def render():
@@ -122,7 +126,7 @@ def render():
     rows = coverage.table()
     left = sum(1 for r in rows if r.owner.startswith('left to nova'))
     none = sum(1 for r in rows if r.owner == 'NONE')
-    out = [HEADER.format(version=_nova_version(),
+    out = [HEADER.format(versions=_nova_versions(),
                          owned=len(rows) - left - none, total=len(rows),
                          left=left, none=none)]
     for row in rows:

@@ -14,9 +14,10 @@
 
 nova_recover/startup_recovery/ is written once, with relative imports
 inside, so that it is at the same time the overlay's package and patched
-nova's nova/compute/startup_recovery/. This tool builds patches/ (a
-quilt and ``git am`` series) from it on the pinned nova sdist, one patch
-per entry of tools/patches/series.py:
+nova's nova/compute/startup_recovery/. This tool builds
+patches/<release>/ (a quilt and ``git am`` series) from it on the
+release's pinned nova sdist (tools/patches/releases.py), one patch per
+entry of tools/patches/series.py:
 
 * it copies the entry's package modules and files byte for byte;
 * it copies the entry's tests into nova/tests/unit/compute/
@@ -31,7 +32,9 @@ per entry of tools/patches/series.py:
 
 At the end, the package in the tree must equal the overlay's, file for
 file. ``--check`` rebuilds into a temporary directory and fails when the
-result differs from patches/ or from doc/source/review.rst.
+result differs from patches/<release>/ or, for 2026.2, from
+doc/source/review.rst. Every release's series is the same list of
+patches; only the integration diffs are the release's own.
 """
 
 import argparse
@@ -50,19 +53,34 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, 'tools', 'patches'))
 
 import dep3  # noqa: E402
+import releases  # noqa: E402
 import review  # noqa: E402
 import series  # noqa: E402
 
 GenError = dep3.GenError
 
-RELEASE = '2026.2'
-NOVA_VERSION = '34.0.0'
-SDIST = 'nova-%s.tar.gz' % NOVA_VERSION
-SDIST_SHA256 = (
-    '919eef77cda4ce0cc4746a5853b5d9341ebd0ae37bc8b1939eb77d17727c00df')
 CACHE = os.path.join(TOP, '.work', 'sdist')
+# The review table is 2026.2's: the older series hold the same patches,
+# with only their integration diffs' context changed.
 REVIEW_DOC = os.path.join(TOP, 'doc', 'source', 'review.rst')
-INTEGRATION = os.path.join(TOP, 'tools', 'patches', 'integration', RELEASE)
+
+
+def select(name=None):
+    """Make the release (tools/patches/releases.py) the one built.
+
+    The functions below read these names; main() calls this once.
+    """
+    global RELEASE, NOVA_VERSION, SDIST, SDIST_SHA256, INTEGRATION
+    release = releases.get(name)
+    RELEASE = release.name
+    NOVA_VERSION = release.nova
+    SDIST = 'nova-%s.tar.gz' % NOVA_VERSION
+    SDIST_SHA256 = release.sha256
+    INTEGRATION = os.path.join(TOP, 'tools', 'patches', 'integration',
+                               RELEASE)
+
+
+select()
 
 SOURCE = os.path.join(TOP, 'nova_recover', 'startup_recovery')
 PACKAGE = 'nova/compute/startup_recovery'
@@ -448,15 +466,41 @@ class Tree(object):
                     found.add(rel[:-3])
         return found
 
-    def apply(self, built, path):
+    def apply(self, built, path, refresh=False):
+        if refresh:
+            self.refresh(path)
         git(self.tree, 'apply', '--index', '--whitespace=nowarn', path)
         built.notes.extend(integration_notes(path))
 
+    def refresh(self, path):
+        """Carry an integration diff over to this release's nova.
 
-def build_series(tarball, out, workdir, keep_tree=None):
+        Applies it with the fuzz that patch allows by default and writes
+        back, after its paragraphs, the exact diff of the files it
+        touches. A hunk that does not apply even so fails the build,
+        naming the diff: that one is edited by hand.
+        """
+        text = read(path)
+        head = text.split('diff --git ', 1)[0]
+        files = sorted(set(re.findall(r'^diff --git a/(\S+)', text, re.M)))
+        done = subprocess.run(
+            ['patch', '-p1', '--no-backup-if-mismatch', '-i', path],
+            cwd=self.tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+        if done.returncode:
+            raise GenError('%s does not apply to nova %s:\n%s'
+                           % (os.path.relpath(path, TOP), NOVA_VERSION,
+                              done.stdout))
+        diff = git(self.tree, 'diff', '--', *files)
+        git(self.tree, 'checkout', '--', *files)
+        write(path, head + diff)
+
+
+def build_series(tarball, out, workdir, keep_tree=None, refresh=False):
     """Build the series in a git tree under workdir; write it to out.
 
-    Returns the Built records, in order.
+    With refresh, every integration diff is first carried over to the
+    release's nova (Tree.refresh). Returns the Built records, in order.
     """
     if sha256(tarball) != SDIST_SHA256:
         raise GenError('%s is not the nova %s sdist' % (tarball,
@@ -489,7 +533,7 @@ def build_series(tarball, out, workdir, keep_tree=None):
             changed += state.copy_test(built, test)
         git(tree, 'add', '-f', *sorted(set(changed)))
         if integration(item.name):
-            state.apply(built, integration(item.name))
+            state.apply(built, integration(item.name), refresh)
         for line in git(tree, 'diff', '--cached', '--numstat').splitlines():
             plus, minus, path = line.split('\t')
             built.numstat.append((int(plus), int(minus), path))
@@ -540,46 +584,64 @@ def check_complete(state, placed):
         raise GenError('no entry places %s' % sorted(unit - placed))
 
 
-def check(tarball, out, review_path=REVIEW_DOC):
-    """Regenerate into a temporary directory and compare with out."""
+def check(tarball, out, review_path=None):
+    """Regenerate into a temporary directory and compare with out.
+
+    review_path, when given, is compared too (the default release's).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         fresh = os.path.join(tmp, 'patches')
         built = build_series(tarball, fresh, os.path.join(tmp, 'work'))
-        write(os.path.join(tmp, 'review.rst'), review.document(built))
+        label = os.path.relpath(out, TOP)
         pairs = [(os.path.join(out, name), os.path.join(fresh, name),
-                  'patches/' + name)
+                  '%s/%s' % (label, name))
                  for name in sorted(set(os.listdir(fresh)) |
                                     {n for n in os.listdir(out)
                                      if n.endswith('.patch') or
                                      n == 'series'})]
-        pairs.append((review_path, os.path.join(tmp, 'review.rst'),
-                      os.path.relpath(review_path, TOP)))
+        if review_path:
+            write(os.path.join(tmp, 'review.rst'), review.document(built))
+            pairs.append((review_path, os.path.join(tmp, 'review.rst'),
+                          os.path.relpath(review_path, TOP)))
         drift = []
-        for a, b, label in pairs:
+        for a, b, name in pairs:
             old = read(a).splitlines(True) if os.path.exists(a) else []
             new = read(b).splitlines(True) if os.path.exists(b) else []
             if old != new:
                 drift.extend(difflib.unified_diff(
-                    old, new, label, 'regenerated/' + label))
+                    old, new, name, 'regenerated/' + name))
         if drift:
             sys.stdout.writelines(drift)
-            print('gen_patches: patches/ or %s is out of date; run '
-                  'tools/gen_patches.py' % os.path.relpath(review_path, TOP),
-                  file=sys.stderr)
+            print('gen_patches: %s is out of date; run tools/gen_patches.py '
+                  '--release %s' % (label, RELEASE), file=sys.stderr)
             return 1
-    print('gen_patches: patches/ and %s match the overlay (%d patches)'
-          % (os.path.relpath(review_path, TOP), len(series.SERIES)))
+    print('gen_patches: %s%s: as a fresh build makes it (%d patches, '
+          'nova %s)'
+          % (label, ' and %s' % os.path.relpath(review_path, TOP)
+             if review_path else '', len(series.SERIES), NOVA_VERSION))
     return 0
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('tarball', nargs='?',
-                        help='nova-%s sdist (default: pip download into '
-                             '.work/sdist)' % NOVA_VERSION)
-    parser.add_argument('--out', default=os.path.join(TOP, 'patches'))
-    parser.add_argument('--review', default=REVIEW_DOC,
-                        help='the review table to write or check')
+                        help="the release's nova sdist (default: pip "
+                             'download into .work/sdist)')
+    parser.add_argument('--release', default=releases.DEFAULT,
+                        choices=list(releases.RELEASES),
+                        help='the stable series to build for (default '
+                             '%(default)s)')
+    parser.add_argument('--out',
+                        help='default: patches/<release>')
+    parser.add_argument('--review',
+                        help='the review table to write or check (default: '
+                             'doc/source/review.rst for %s, none for the '
+                             'other releases)' % releases.DEFAULT)
+    parser.add_argument('--refresh-integration', action='store_true',
+                        help="carry tools/patches/integration/<release>/ "
+                             "over to the release's nova first (a new point "
+                             'release): apply each diff with fuzz and write '
+                             'back the exact diff')
     parser.add_argument('--check', action='store_true',
                         help='fail if patches/ or the review table differs '
                              'from a fresh run')
@@ -587,15 +649,21 @@ def main(argv=None):
                         help='also copy the patched git tree to DIR, to '
                              'edit an integration diff there')
     args = parser.parse_args(argv)
+    select(args.release)
+    out = args.out or os.path.join(TOP, 'patches', RELEASE)
+    review_path = args.review or (REVIEW_DOC if RELEASE == releases.DEFAULT
+                                  else None)
     try:
         tarball = args.tarball or fetch_sdist()
         if args.check:
-            return check(tarball, args.out, args.review)
+            return check(tarball, out, review_path)
         with tempfile.TemporaryDirectory() as tmp:
-            built = build_series(tarball, args.out, tmp, args.keep_tree)
-        write(args.review, review.document(built))
+            built = build_series(tarball, out, tmp, args.keep_tree,
+                                 args.refresh_integration)
+        if review_path:
+            write(review_path, review.document(built))
         for patch in built:
-            print('%s  %4d lines' % (os.path.join(os.path.relpath(args.out),
+            print('%s  %4d lines' % (os.path.join(os.path.relpath(out),
                                                   patch.filename),
                                      patch.lines))
     except (GenError, subprocess.CalledProcessError) as exc:

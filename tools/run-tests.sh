@@ -1,8 +1,10 @@
 #!/bin/bash
 # Every check of nova-recover, as CI runs it: style, the unit and
 # functional tests (stestr, once per concurrency mode), the patch series
-# proof, the real deployment (as root) and the benchmark. Prints one
-# closing "N passed, N failed" line for the tests of both modes.
+# proof, what CI proves of the older releases (tools/run-release.sh), the
+# 2025.1 series on Debian trixie's nova, the real deployment (as root)
+# and the benchmark. Prints one closing "N passed, N failed" line for
+# every suite's tests.
 set -uo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -92,6 +94,22 @@ fi
 # tox -e patches checks every prefix, and nova's whole unit suite.
 step patches env PATCHES_PREFIXES="${PATCHES_PREFIXES-7 14 23}" PATCHES_PREFIX_TESTS="${PATCHES_PREFIX_TESTS-RecoveryTestCase|init_instance|init_host}" \
     bash tools/check_patches.sh
+# The older releases packagers ship (tools/patches/releases.py), each in
+# a venv of its own: the overlay's unit suite and, on its patched nova,
+# the apply check and nova's start-up tests. tools/run-release.sh
+# RELEASE --full (tox -e patches-RELEASE) is the whole proof.
+for release in 2025.1 2026.1; do
+    step "release-$release" env -u NOVA_RECOVER_IN_VENV STREAMS="$streams" \
+        tools/run-release.sh "$release"
+done
+# Debian trixie's nova 31.0.0 source package with the 2025.1 series
+# appended to its own patches (needs apt-get, as root, and dpkg-dev).
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&
+        command -v dpkg-source >/dev/null; then
+    step debian-trixie tools/check_debian.sh
+else
+    echo "=== debian-trixie: skipped (needs root, apt-get and dpkg-source)"
+fi
 if [ -n "$deploy_pid" ]; then
     wait "$deploy_pid"
     deploy_rc=$?
@@ -118,7 +136,7 @@ count() {
     echo "${passed:-0} ${failed:-0} ${skipped:-0}"
 }
 echo
-for stream in "$streams"/threading.subunit "$streams"/eventlet.subunit; do
+for stream in "$streams"/*.subunit; do
     read -r passed failed skipped < <(count "$stream")
     echo "tests ($(basename "$stream" .subunit)): ${passed} passed," \
          "${failed} failed, ${skipped} skipped"
@@ -126,7 +144,7 @@ done
 read -r passed failed skipped < <(count "$streams"/*.subunit)
 # CI keeps only the end of what it prints: name every failed test there,
 # with the end of its traceback.
-for stream in "$streams"/threading.subunit "$streams"/eventlet.subunit; do
+for stream in "$streams"/*.subunit; do
     [ -s "$stream" ] || continue
     python tools/failures.py 25 < "$stream" |
         sed "s/^FAILED /FAILED ($(basename "$stream" .subunit)) /"

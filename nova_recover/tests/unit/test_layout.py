@@ -14,8 +14,8 @@
 
 nova-compute has no database (nova/cmd/compute.py forbids it and
 compute nodes hold no credentials), so neither the overlay nor the
-recovery package that patches/ adds to nova may import nova.db. The
-rules are policy and import only the shared helpers; the mechanism
+recovery package that patches/<release>/ adds to nova may import
+nova.db. The rules are policy and import only the shared helpers; the mechanism
 imports one way, order -> rules and gates -> base -> registry and
 state, and the engine names no rule (order.py does).
 """
@@ -99,25 +99,28 @@ class LayoutTestCase(test.NoDBTestCase):
                                  name)
 
     def test_patched_recovery_package_imports_no_database(self):
-        """The same holds for what patches/ adds under nova/compute."""
+        """The same holds for what every release's series adds."""
         checked = 0
-        for patch in sorted(os.listdir(PATCHES)):
-            if not patch.endswith('.patch'):
-                continue
-            with open(os.path.join(PATCHES, patch)) as f:
-                text = f.read()
-            for part in re.split(r'^diff --git ', text, flags=re.M)[1:]:
-                path = part.split(' ', 1)[0][len('a/'):]
-                if not path.startswith(RECOVERY_PACKAGE):
+        for release in sorted(os.listdir(PATCHES)):
+            folder = os.path.join(PATCHES, release)
+            for patch in sorted(os.listdir(folder)):
+                if not patch.endswith('.patch'):
                     continue
-                added = [line[1:] for line in part.splitlines()
-                         if line.startswith('+') and
-                         not line.startswith('+++')]
-                imports = [line for line in added
-                           if re.match(r'\s*(from|import)\s+nova\.db\b',
-                                       line)]
-                self.assertEqual([], imports, '%s: %s' % (patch, path))
-                checked += 1
+                with open(os.path.join(folder, patch)) as f:
+                    text = f.read()
+                for part in re.split(r'^diff --git ', text, flags=re.M)[1:]:
+                    path = part.split(' ', 1)[0][len('a/'):]
+                    if not path.startswith(RECOVERY_PACKAGE):
+                        continue
+                    added = [line[1:] for line in part.splitlines()
+                             if line.startswith('+') and
+                             not line.startswith('+++')]
+                    imports = [line for line in added
+                               if re.match(r'\s*(from|import)\s+nova\.db\b',
+                                           line)]
+                    self.assertEqual([], imports,
+                                     '%s/%s: %s' % (release, patch, path))
+                    checked += 1
         self.assertGreater(checked, 0)
 
     def test_rules_import_no_mechanism_but_the_shared_helpers(self):
