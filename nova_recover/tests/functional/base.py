@@ -34,6 +34,7 @@ from oslo_concurrency import lockutils
 from oslo_utils import timeutils
 
 from nova.compute import power_state
+import nova.conf
 from nova import objects
 from nova.tests.functional.api import client as api_client
 from nova.tests.functional import integrated_helpers
@@ -42,6 +43,8 @@ from nova import utils
 import nova_recover
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests import overlay_fixtures
+
+CONF = nova.conf.CONF
 
 HOST = 'host1'
 # How long a crashed request is parked at most; the test's cleanup ends it.
@@ -119,7 +122,7 @@ class CrashRestartTestCase(PatientWaits,
         self._date_new_images()
         # Stopping a service must not wait for its in-flight requests, nor
         # may its cleanup: a crashed request is one of them.
-        self.flags(manager_shutdown_timeout=0)
+        no_shutdown_wait(self)
         self._start_compute(HOST)
         # Parked requests wake up at cleanup, after the test's assertions,
         # and unwind before the database goes.
@@ -194,9 +197,7 @@ class CrashRestartTestCase(PatientWaits,
         released.
         """
         compute = self.computes[host]
-        with mock.patch.object(compute, '_run_manager_graceful_shutdown'), \
-                mock.patch.object(compute, '_wait_rpc_server'):
-            compute.stop()
+        kill(compute)
         # Nothing of the killed process goes on: its recovery sweep is a
         # thread that only the skipped cleanup_host would have ended.
         _sweep_module().stop(compute.manager)
@@ -376,11 +377,59 @@ class CrashRestartTestCase(PatientWaits,
         return crash['task_state'], self.outcome(crash['server_id'])
 
 
+def no_shutdown_wait(test):
+    """Let a stopping service wait for none of its in-flight requests.
+
+    nova 33 and 34 wait up to [DEFAULT]manager_shutdown_timeout; nova
+    31 has no such wait, nor the option.
+    """
+    if 'manager_shutdown_timeout' in CONF:
+        test.flags(manager_shutdown_timeout=0)
+
+
+def kill(service):
+    """Stop a compute service as a killed process stops: at once.
+
+    Service.stop() runs the manager's graceful shutdown (nova 33 and 34)
+    or cleanup_host (nova 31) and waits for each RPC server's executor,
+    that is for the very request that is dying. The RPC servers stop
+    taking requests; the waits and the clean-up are skipped, each
+    release's by its own names, and the service's fixture runs them at
+    cleanup, once the parked requests are released.
+    """
+    with contextlib.ExitStack() as skipped:
+        if hasattr(service, '_run_manager_graceful_shutdown'):
+            # nova 34.
+            skipped.enter_context(mock.patch.object(
+                service, '_run_manager_graceful_shutdown'))
+            skipped.enter_context(mock.patch.object(
+                service, '_wait_rpc_server'))
+        else:
+            for server in (service.rpcserver,
+                           getattr(service, 'rpcserver_alt', None)):
+                if server is not None:
+                    skipped.enter_context(mock.patch.object(server, 'wait'))
+            # nova 33's graceful_shutdown ends in cleanup_host; nova 31
+            # calls cleanup_host alone.
+            for name in ('graceful_shutdown', 'cleanup_host'):
+                if hasattr(service.manager, name):
+                    skipped.enter_context(
+                        mock.patch.object(service.manager, name))
+        service.stop()
+
+
 def _current_worker():
     """The calling thread, or greenthread under eventlet."""
-    if utils.concurrency_mode_threading():
+    threading_mode = getattr(utils, 'concurrency_mode_threading',
+                             lambda: False)  # nova 31: eventlet only
+    if threading_mode():
         return threading.current_thread()
-    return utils.get_eventlet().getcurrent()
+    get_eventlet = getattr(utils, 'get_eventlet', None)  # nova 34
+    if get_eventlet is None:
+        # nova 31 and 33 run on eventlet here and import it themselves.
+        import eventlet  # noqa: H905
+        return eventlet.getcurrent()
+    return get_eventlet().getcurrent()
 
 
 def _unwound(worker):

@@ -168,7 +168,7 @@ class LibvirtHalfStateTestCase(base.PatientWaits,
         self.useFixture(recover_fixtures.ProductionShape(
             threads=overlay_fixtures.startup_threads()))
         self.useFixture(RealLibvirtDomains())
-        self.flags(manager_shutdown_timeout=0)
+        base.no_shutdown_wait(self)
         self.start_compute(HOST)
         self._parked = threading.Event()
         self._dying = []
@@ -180,9 +180,7 @@ class LibvirtHalfStateTestCase(base.PatientWaits,
         base's restart, which keeps the fake hypervisor's domains.
         """
         compute = self.computes[host]
-        with mock.patch.object(compute, '_run_manager_graceful_shutdown'), \
-                mock.patch.object(compute, '_wait_rpc_server'):
-            compute.stop()
+        base.kill(compute)
         base._sweep_module().stop(compute.manager)
         self.useFixture(fixtures.MonkeyPatch(
             'oslo_concurrency.lockutils._semaphores',
