@@ -133,8 +133,8 @@ def revert_here(manager, context, instance, migration):
     instance.new_flavor = None
     instance.system_metadata.pop('old_vm_state', None)
     set_status(migration,
-                'reverted' if task_state == task_states.RESIZE_REVERTING
-                else 'error')
+               'reverted' if task_state == task_states.RESIZE_REVERTING
+               else 'error')
     current = manager._get_power_state(instance)
     vm_state = (vm_states.ACTIVE if current == power_state.RUNNING
                 else vm_states.STOPPED)
