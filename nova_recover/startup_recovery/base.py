@@ -57,6 +57,9 @@ LOST = 'lost'
 # the owner; the gates write it there once the rule is done (see
 # tell_owner).
 SNAPSHOT_INTERRUPTED = 'snapshot-interrupted'
+# The snapshot's upload had finished and only the record of it died: the
+# request's event, if still open, is finished as Success.
+SNAPSHOT_FINISHED = 'snapshot-finished'
 
 # The operation a task_state belongs to, as an operator would name it in
 # an instance fault.

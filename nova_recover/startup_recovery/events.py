@@ -41,7 +41,7 @@ LOG = logging.getLogger(__name__)
 
 
 def close_interrupted(manager, context, instance, task_state,
-                      methods=None):
+                      methods=None, completed=()):
     """Finish, as Error, the events that the dead process left open.
 
     Only called for an instance that start-up recovered. The newest
@@ -54,7 +54,10 @@ def close_interrupted(manager, context, instance, task_state,
     through nova-conductor under its own action's request id, which is
     how nova finds the action. ``methods``, if given, name the events
     instead of the task_state (a request that no task_state shows).
-    Returns how many events were closed.
+    ``completed`` names methods whose work the rule found done, only the
+    record of it dying with the process (a snapshot whose upload had
+    finished): their open events are finished as Success, as the
+    method's return would have. Returns how many events were closed.
     """
     if methods is None:
         methods = evidence.methods_for(task_state)
@@ -80,22 +83,28 @@ def close_interrupted(manager, context, instance, task_state,
                    for event in record.events
                    if event.event in names and event.host == manager.host and
                    event.finish_time is None}
+    done = {evidence.PREFIX + method for method in completed}
     closed = 0
     for action_id, name in sorted(open_events):
         request = context.elevated()
         request.request_id = by_id[action_id].request_id
-        # nova keeps the details only for an Error, which it tells by
-        # the presence of a traceback.
-        objects.InstanceActionEvent.event_finish_with_failure(
-            request, instance.uuid, name, exc_val=evidence.INTERRUPTED,
-            exc_tb=evidence.INTERRUPTED, want_result=False)
+        if name in done:
+            objects.InstanceActionEvent.event_finish(
+                request, instance.uuid, name, want_result=False)
+        else:
+            # nova keeps the details only for an Error, which it tells
+            # by the presence of a traceback.
+            objects.InstanceActionEvent.event_finish_with_failure(
+                request, instance.uuid, name,
+                exc_val=evidence.INTERRUPTED,
+                exc_tb=evidence.INTERRUPTED, want_result=False)
         closed += 1
     # Closed now: a second call (the sweep) must not touch them again.
     record.events = [event for event in record.events
                      if (event.action_id, event.event) not in open_events]
     if closed:
-        LOG.info('Marked %d instance action event(s) as interrupted by the '
-                 'nova-compute restart', closed, instance=instance)
+        LOG.info('Finished %d instance action event(s) that the '
+                 'nova-compute restart left open', closed, instance=instance)
     return closed
 
 
@@ -134,10 +143,11 @@ def note_lost(manager, context, instance, task_state):
 def note_snapshot_interrupted(manager, context, instance):
     """Tell the owner that a snapshot handed off here never completed.
 
-    nova's snapshot_instance hands the snapshot to its long-task pool and
-    returns, which finishes its compute_snapshot_instance event with
-    Success before anything is snapshotted; an interrupted event is
-    closed by close_interrupted only while it is still open. So when the
+    nova 33 and 34's snapshot_instance hand the snapshot to their
+    long-task pool and return, which finishes the compute_snapshot_instance
+    event with Success before anything is snapshotted; an interrupted
+    event is closed by close_interrupted only while it is still open, as
+    nova 31's is, whose snapshot runs in the request's own worker. So when the
     request's event finished Success on this host, and the image task
     died with nova-compute, an Error event
     (evidence.SNAPSHOT_INTERRUPTED_EVENT) is written on the request's

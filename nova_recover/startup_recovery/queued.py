@@ -123,8 +123,10 @@ def recovered(request, outcome):
         if outcome == base.LOST:
             events.note_lost(manager, context, instance, task_state)
         else:
+            completed = (('snapshot_instance',)
+                         if base.SNAPSHOT_FINISHED in notes else ())
             events.close_interrupted(manager, context, instance,
-                                       task_state)
+                                     task_state, completed=completed)
     except Exception:
         LOG.exception('Could not record on the instance action what the '
                       'restart did to the request', instance=instance)

@@ -49,15 +49,18 @@ STOPPED.
 The image the upload left queued or saving in glance is deleted first
 (see glance_cleanup).
 
-A snapshot's own event cannot tell its owner that it died: nova's
-snapshot_instance finishes compute_snapshot_instance with Success when it
-hands the snapshot to its long-task pool. Once the task is cleared, an
-Error event compute_snapshot_interrupted is written on the createImage
+A snapshot's own event cannot tell its owner that it died: nova 33 and
+34's snapshot_instance finish compute_snapshot_instance with Success when
+they hand the snapshot to their long-task pool. Once the task is cleared,
+an Error event compute_snapshot_interrupted is written on the createImage
 action, unless the upload had finished: an IMAGE_UPLOADING whose image
 nothing deleted as unfinished. The rule tells the gates so
 (base.tell_owner), which write it (events.note_snapshot_interrupted)
 only where that Success was written at the hand-off; a backup hands
-nothing off.
+nothing off. nova 31 snapshots in the request's own worker, whose event
+the dead process left open: the gates finish it as Error, or as Success
+when the upload had finished (base.SNAPSHOT_FINISHED), which is what
+nova 31 writes once the same snapshot returns.
 """
 
 from oslo_log import log as logging
@@ -121,13 +124,16 @@ def clear(manager, context, instance):
     # Before IMAGE_UPLOADING nothing was uploaded. Under IMAGE_UPLOADING
     # the upload may have finished and only the record of it died: glance
     # then has the whole image, active, which is the snapshot the owner
-    # asked for and its event's Success tells of; an unfinished image
-    # deleted above says it did not finish. A backup hands nothing off:
-    # its event is still open, and closed as interrupted.
+    # asked for and its event's Success tells of (nova 31's event is
+    # still open and gets that Success); an unfinished image deleted
+    # above says it did not finish. A backup hands nothing off: its
+    # event is still open, and closed as interrupted.
     if task_state == task_states.IMAGE_BACKUP:
         return base.CONTINUE
     if task_state != task_states.IMAGE_UPLOADING or deleted:
         base.tell_owner(manager, instance, base.SNAPSHOT_INTERRUPTED)
+    else:
+        base.tell_owner(manager, instance, base.SNAPSHOT_FINISHED)
     return base.CONTINUE
 
 

@@ -69,8 +69,8 @@ class InitInstanceTestCase(test.NoDBTestCase):
         # none of. Tests of the queued case patch it again.
         self.mock_queued = self.useFixture(fixtures.MockPatchObject(
             evidence, 'queued', return_value=False)).mock
-        self.useFixture(fixtures.MockPatchObject(
-            events, 'close_interrupted', return_value=0))
+        self.mock_close = self.useFixture(fixtures.MockPatchObject(
+            events, 'close_interrupted', return_value=0)).mock
         self.mock_note_lost = self.useFixture(fixtures.MockPatchObject(
             events, 'note_lost', return_value=True)).mock
         self.mock_note_snapshot = self.useFixture(fixtures.MockPatchObject(

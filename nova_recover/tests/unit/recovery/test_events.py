@@ -164,6 +164,49 @@ class EventsTestCase(test_evidence.EvidenceBase):
         self.assertNotIn('InstanceActionEvent.event_finish_with_failure',
                          [trip.target for trip in self.shape.round_trips])
 
+    def test_close_a_completed_method_as_success(self):
+        """nova 31 snapshots in the request's worker: dying after the
+        upload finished leaves the event open over a whole image.
+        """
+        instance = self._instance(task_states.IMAGE_UPLOADING)
+        ctxt = self._request(instance, instance_actions.CREATE_IMAGE)
+        self._event(ctxt, instance, 'snapshot_instance')
+        self.assertFalse(self.queued(instance))
+        del self.shape.round_trips[:]
+        with self.shape.compute_side():
+            closed = events.close_interrupted(
+                self.manager, self.context, instance,
+                task_states.IMAGE_UPLOADING,
+                completed=('snapshot_instance',))
+        self.assertEqual(1, closed)
+        # One write, a Success; IMAGE_UPLOADING is set on this host, so
+        # the evidence had nothing to read before and the actions are
+        # read here.
+        self.assertEqual(['InstanceActionEvent.event_finish'],
+                         [trip.target for trip in self.shape.round_trips
+                          if trip.target.startswith('InstanceActionEvent.')])
+        event, = self._events(instance)
+        self.assertEqual(('compute_snapshot_instance', 'Success'),
+                         (event.event, event.result))
+        self.assertIsNotNone(event.finish_time)
+        self.assertIsNone(event.details)
+
+    def test_close_completed_names_only_its_methods(self):
+        # A backup that died uploading had not rotated its old backups
+        # yet: its event is interrupted even when the snapshot's is not.
+        instance = self._instance(task_states.IMAGE_UPLOADING)
+        ctxt = self._request(instance, instance_actions.BACKUP)
+        self._event(ctxt, instance, 'backup_instance')
+        with self.shape.compute_side():
+            events.close_interrupted(
+                self.manager, self.context, instance,
+                task_states.IMAGE_UPLOADING,
+                completed=('snapshot_instance',))
+        event, = self._events(instance)
+        self.assertEqual(('compute_backup_instance', 'Error'),
+                         (event.event, event.result))
+        self.assertEqual(evidence.INTERRUPTED, event.details)
+
     # --- a snapshot handed off and interrupted --------------------------
 
     def note(self, instance):

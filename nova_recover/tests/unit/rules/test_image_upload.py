@@ -107,12 +107,20 @@ class ImageRecoveryTestCase(base.InitInstanceTestCase):
         instance = self._assert_cleared(task_states.IMAGE_PENDING_UPLOAD)
         self.mock_note_snapshot.assert_called_once_with(
             self.compute, self.context, instance)
+        # An event still open (nova 31's) is closed as interrupted.
+        self.mock_close.assert_called_once_with(
+            self.compute, self.context, instance,
+            task_states.IMAGE_PENDING_UPLOAD, completed=())
 
     def test_uploading_with_nothing_unfinished_is_not_noted(self):
         # The upload finished (glance has the image whole) and only its
-        # record died: the Success the owner sees is true.
-        self._assert_cleared(task_states.IMAGE_UPLOADING)
+        # record died: the Success the owner sees is true, and an event
+        # still open (nova 31's) is finished as that Success.
+        instance = self._assert_cleared(task_states.IMAGE_UPLOADING)
         self.mock_note_snapshot.assert_not_called()
+        self.mock_close.assert_called_once_with(
+            self.compute, self.context, instance,
+            task_states.IMAGE_UPLOADING, completed=('snapshot_instance',))
 
     def test_uploading_with_unfinished_image_notes_it(self):
         self.compute.image_api.get_all.return_value = [
@@ -125,6 +133,9 @@ class ImageRecoveryTestCase(base.InitInstanceTestCase):
         delete.assert_called_once_with(self.context, uuids.half_image)
         self.mock_note_snapshot.assert_called_once_with(
             self.compute, self.context, instance)
+        self.mock_close.assert_called_once_with(
+            self.compute, self.context, instance,
+            task_states.IMAGE_UPLOADING, completed=())
 
     def test_backup_is_not_noted(self):
         # backup_instance hands nothing off: its own event is still open
