@@ -44,6 +44,7 @@ from nova.virt.libvirt import utils as libvirt_utils
 
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests.functional import base
+from nova_recover.tests.functional import scenarios
 from nova_recover.tests import overlay_fixtures
 
 HOST = 'host1'
@@ -256,8 +257,7 @@ class ColdSnapshotTestCase(LibvirtHalfStateTestCase):
                          self.image_rows(server_id))
         self.assertEqual(
             {'action': 'createImage',
-             'events': [['compute_snapshot_instance', 'Success'],
-                        ['compute_snapshot_interrupted', 'Error']]},
+             'events': [list(event) for event in scenarios.SNAPSHOT_DIED]},
             self.actions(server_id)[-1])
 
     def test_running_guest_is_started_from_its_saved_memory(self):
@@ -323,8 +323,7 @@ class LiveSnapshotTestCase(LibvirtHalfStateTestCase):
                          self.image_rows(server['id']))
         self.assertEqual(
             {'action': 'createImage',
-             'events': [['compute_snapshot_instance', 'Success'],
-                        ['compute_snapshot_interrupted', 'Error']]},
+             'events': [list(event) for event in scenarios.SNAPSHOT_DIED]},
             self.actions(server['id'])[-1])
 
     def _wait_until(self, predicate, timeout=60):
