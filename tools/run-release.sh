@@ -10,7 +10,9 @@
 # and tools/check_patches.sh with the apply check and nova's start-up
 # tests on the full series (PATCHES_PREFIXES adds prefixes).
 # --full: the unit and functional suites in every mode the release's
-# nova-compute runs in (tools/patches/releases.py), and check_patches.sh
+# nova-compute runs in (tools/patches/releases.py; under nova 33's
+# threading the API-driven functional suites skip, as its harness serves
+# API requests under eventlet only), and check_patches.sh
 # in full: nova's whole unit suite, every prefix, nova's restart
 # functional tests and the crash scenarios against the overlay.
 #
