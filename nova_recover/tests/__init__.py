@@ -20,10 +20,12 @@ import sys
 # threading from nova 34, where eventlet is deprecated, and on eventlet
 # before (nova 33 has threading as an experiment, nova 31 none). nova
 # chooses once per process, before any other nova import, so the version
-# is read from the installed distribution, not from nova itself.
-_NOVA_MAJOR = int(metadata.version('nova').split('.')[0])
+# is read from the installed distribution, not from nova itself. The
+# tests ask NOVA_MAJOR where a release differs.
+NOVA_VERSION = metadata.version('nova')
+NOVA_MAJOR = int(NOVA_VERSION.split('.')[0])
 os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING',
-                      'True' if _NOVA_MAJOR >= 34 else 'False')
+                      'True' if NOVA_MAJOR >= 34 else 'False')
 # The nova wheel installs api-paste.ini under the venv's etc/nova/, not
 # where nova's conf fixture looks for it; oslo.config reads this variable
 # over the fixture's default.

@@ -25,7 +25,6 @@ releases it.
 
 import contextlib
 import importlib
-from importlib import metadata
 import threading
 import time
 from unittest import mock
@@ -42,12 +41,11 @@ from nova.tests.functional import integrated_helpers
 from nova import utils
 
 import nova_recover
+import nova_recover.tests
 from nova_recover.tests import fixtures as recover_fixtures
 from nova_recover.tests import overlay_fixtures
 
 CONF = nova.conf.CONF
-NOVA_VERSION = metadata.version('nova')
-NOVA_MAJOR = int(NOVA_VERSION.split('.')[0])
 
 HOST = 'host1'
 # How long a crashed request is parked at most; the test's cleanup ends it.
@@ -81,8 +79,9 @@ class PatientWaits(object):
 
     def setUp(self):
         if not _api_harness_runs_here():
-            self.skipTest("nova %s's functional harness serves API requests "
-                          "under eventlet only" % NOVA_VERSION)
+            self.skipTest("nova %s's functional harness serves API "
+                          "requests under eventlet only"
+                          % nova_recover.tests.NOVA_VERSION)
         super().setUp()
 
     def _wait_for_server_parameter(self, server, expected_params,
@@ -442,16 +441,17 @@ def _api_harness_runs_here():
     nova 34's runs in both modes, nova 31's only on eventlet (the only
     mode there is), nova 33's only on eventlet (see PatientWaits).
     """
-    threading_mode = getattr(utils, 'concurrency_mode_threading',
-                             lambda: False)  # nova 31: eventlet only
-    return NOVA_MAJOR >= 34 or not threading_mode()
+    return nova_recover.tests.NOVA_MAJOR >= 34 or not _threading_mode()
+
+
+def _threading_mode():
+    """Whether nova runs on native threads here; nova 31 never does."""
+    return getattr(utils, 'concurrency_mode_threading', lambda: False)()
 
 
 def _current_worker():
     """The calling thread, or greenthread under eventlet."""
-    threading_mode = getattr(utils, 'concurrency_mode_threading',
-                             lambda: False)  # nova 31: eventlet only
-    if threading_mode():
+    if _threading_mode():
         return threading.current_thread()
     get_eventlet = getattr(utils, 'get_eventlet', None)  # nova 34
     if get_eventlet is None:

@@ -36,13 +36,14 @@ guest's power state alone, which shows in the 'guest' field.
 """
 
 import dataclasses
-from importlib import metadata
 import inspect
 import threading
 import typing
 
 from nova.compute import power_state
 from nova.tests.functional import integrated_helpers
+
+import nova_recover.tests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +114,7 @@ def unfinished(event):
 #: nova 33 and 34 finish compute_snapshot_instance with Success when
 #: they hand the snapshot to their long-task pool; nova 31 snapshots in
 #: the request's own worker, whose event a killed process leaves open.
-SNAPSHOT_HANDED_OFF = int(metadata.version('nova').split('.')[0]) >= 33
+SNAPSHOT_HANDED_OFF = nova_recover.tests.NOVA_MAJOR >= 33
 
 #: A snapshot that died before its upload finished: stock leaves the
 #: hand-off's Success, or nova 31's open event; nova-recover adds an
